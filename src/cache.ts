@@ -1,0 +1,238 @@
+import { debuglog } from "node:util";
+import type { Redis } from "ioredis";
+import { LRUCache } from "lru-cache";
+import type { Seconds, Session } from "./types.js";
+
+const debug = debuglog("express-redis-sessions");
+
+/** Counters of a {@link SessionCache}, from `store.cacheStats()`. */
+export interface CacheStats {
+  /** Reads answered from memory. */
+  hits: number;
+  /** Reads that went to Redis while the cache was on. */
+  misses: number;
+  /** Entries dropped because a session changed (here or, via pub/sub, elsewhere). */
+  invalidations: number;
+  /** Times the whole cache was dropped (subscriber lost, quit). */
+  flushes: number;
+  /** Entries now cached. */
+  size: number;
+  /** Approximate bytes now cached. */
+  bytes: number;
+  /** False while the invalidation channel is not subscribed: the cache is then bypassed. */
+  active: boolean;
+}
+
+interface Entry {
+  session: Session<unknown>;
+  touchedAt: number;
+}
+
+/** A load in flight; `dirty` once the key was invalidated meanwhile, so its reply is not cached. */
+export interface Load {
+  dirty: boolean;
+  count: number;
+  generation: number;
+}
+
+export interface SessionCacheOptions {
+  cachetime: Seconds;
+  cachemax: number;
+  cachemaxBytes: number;
+  /** Refreshes activity of the given tokens of an app (no read is counted). */
+  touch: (app: string, tokens: string[]) => Promise<unknown>;
+}
+
+function copy<D>(s: Session<D>): Session<D> {
+  const out = { ...s };
+  if (s.d) out.d = { ...s.d };
+  return out;
+}
+
+function sizeOf(s: Session<unknown>): number {
+  return 120 + s.id.length + s.ip.length + (s.d ? JSON.stringify(s.d).length : 0);
+}
+
+/**
+ * The in-process session cache behind `cachetime`. It is kept coherent by the `{ns}:cache`
+ * channel that redis-sessions also uses, and never serves what it cannot vouch for:
+ *
+ * - a reply that raced an invalidation of its key is not cached (the `Load` guard);
+ * - while the subscriber is not subscribed (startup, reconnect, Redis restart) it is empty and
+ *   bypassed, since messages published meanwhile are lost;
+ * - hits schedule a batched activity refresh at most once per token per interval, so users
+ *   served from memory do not expire in Redis.
+ */
+export class SessionCache {
+  private readonly lru: LRUCache<string, Entry>;
+  private readonly loads = new Map<string, Load>();
+  private readonly pendingTouch = new Map<string, Set<string>>();
+  private readonly touchEveryMs: number;
+  private readonly touch: SessionCacheOptions["touch"];
+  private readonly ttlMs: number;
+  private generation = 0;
+  private subscribed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private sub: Redis | null = null;
+  private stats = { hits: 0, misses: 0, invalidations: 0, flushes: 0 };
+
+  constructor(options: SessionCacheOptions) {
+    this.ttlMs = options.cachetime * 1000;
+    this.touch = options.touch;
+    // Sessions live at least 10 s; touching every ≤ 5 s keeps a cached user alive.
+    this.touchEveryMs = Math.max(1000, Math.min(this.ttlMs, 5000));
+    this.lru = new LRUCache<string, Entry>({
+      max: options.cachemax,
+      ttl: this.ttlMs,
+      ...(options.cachemaxBytes > 0
+        ? { maxSize: options.cachemaxBytes, sizeCalculation: (e: Entry) => sizeOf(e.session) }
+        : {}),
+    });
+  }
+
+  /** Subscribes `sub` to the invalidation channel; the cache works only while subscribed. */
+  attach(sub: Redis, channel: string): void {
+    this.sub = sub;
+    const resubscribe = () => {
+      sub.subscribe(channel).then(
+        () => {
+          this.subscribed = true;
+          debug("cache subscribed to %s", channel);
+        },
+        (err: Error) => debug("cache subscribe failed: %s", err.message),
+      );
+    };
+    const lost = () => {
+      if (this.subscribed) debug("cache subscriber lost; cache flushed and bypassed");
+      this.subscribed = false;
+      this.flush();
+    };
+    sub.on("message", (ch: string, message: string) => {
+      if (ch === channel) this.invalidate(message);
+    });
+    sub.on("close", lost);
+    sub.on("end", lost);
+    sub.on("reconnecting", lost);
+    // ioredis re-subscribes by itself after a reconnect, but only tells us through "ready".
+    sub.on("ready", resubscribe);
+    if (sub.status === "ready") resubscribe();
+  }
+
+  /** A copy of the cached session, or undefined. Schedules an activity refresh. */
+  get<D>(app: string, token: string): Session<D> | undefined {
+    if (!this.subscribed) return undefined;
+    const key = `${app}:${token}`;
+    const entry = this.lru.get(key);
+    if (!entry) {
+      this.stats.misses++;
+      return undefined;
+    }
+    this.stats.hits++;
+    const now = Date.now();
+    if (now - entry.touchedAt >= this.touchEveryMs) {
+      entry.touchedAt = now;
+      this.scheduleTouch(app, token);
+    }
+    return copy(entry.session) as Session<D>;
+  }
+
+  /** Call before asking Redis; pass the result to {@link fill}. */
+  begin(app: string, token: string): Load | undefined {
+    if (!this.subscribed) return undefined;
+    const key = `${app}:${token}`;
+    let load = this.loads.get(key);
+    if (!load) {
+      load = { dirty: false, count: 0, generation: this.generation };
+      this.loads.set(key, load);
+    }
+    load.count++;
+    return load;
+  }
+
+  /** Caches a session read from Redis unless its key was invalidated while it was in flight. */
+  fill<D>(app: string, token: string, load: Load | undefined, session: Session<D> | null): void {
+    if (!load) return;
+    const key = `${app}:${token}`;
+    load.count--;
+    if (load.count <= 0 && this.loads.get(key) === load) this.loads.delete(key);
+    if (!session || load.dirty || load.generation !== this.generation || !this.subscribed) return;
+    // After a read, session.ttl is what is left (all of it, or the rest for no_resave): a cached
+    // copy must not outlive the session. lru-cache reads a ttl of 0 as "forever", hence the guard.
+    const ttl = Math.min(this.ttlMs, session.ttl * 1000);
+    if (ttl <= 0) return;
+    this.lru.set(
+      key,
+      { session: copy(session) as Session<unknown>, touchedAt: Date.now() },
+      { ttl },
+    );
+  }
+
+  /** Drops one `{app}:{token}` entry and spoils loads of it in flight. */
+  invalidate(key: string): void {
+    const load = this.loads.get(key);
+    if (load) load.dirty = true;
+    if (this.lru.delete(key)) this.stats.invalidations++;
+  }
+
+  /** Drops every entry of an app (after killall). */
+  invalidateApp(app: string): void {
+    const prefix = `${app}:`;
+    for (const key of this.loads.keys()) if (key.startsWith(prefix)) this.invalidate(key);
+    for (const key of [...this.lru.keys()]) if (key.startsWith(prefix)) this.invalidate(key);
+  }
+
+  /** Drops everything and spoils every load in flight. */
+  flush(): void {
+    this.generation++;
+    this.stats.flushes++;
+    this.lru.clear();
+    this.pendingTouch.clear();
+  }
+
+  cacheStats(): CacheStats {
+    return {
+      ...this.stats,
+      size: this.lru.size,
+      bytes:
+        this.lru.calculatedSize ||
+        [...this.lru.values()].reduce((n, e) => n + sizeOf(e.session), 0),
+      active: this.subscribed,
+    };
+  }
+
+  /** Stops the touch timer and closes the subscriber. */
+  async close(closeSub: (sub: Redis) => Promise<void>): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.flushTouches();
+    this.subscribed = false;
+    this.flush();
+    if (this.sub) await closeSub(this.sub);
+  }
+
+  private scheduleTouch(app: string, token: string): void {
+    let tokens = this.pendingTouch.get(app);
+    if (!tokens) {
+      tokens = new Set();
+      this.pendingTouch.set(app, tokens);
+    }
+    tokens.add(token);
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.flushTouches().catch(() => {});
+      }, this.touchEveryMs);
+      this.timer.unref();
+    }
+  }
+
+  private async flushTouches(): Promise<void> {
+    const batches = [...this.pendingTouch];
+    this.pendingTouch.clear();
+    await Promise.all(
+      batches.map(([app, tokens]) =>
+        this.touch(app, [...tokens]).catch((err: Error) => debug("touch failed: %s", err.message)),
+      ),
+    );
+  }
+}

@@ -1,0 +1,115 @@
+import { debuglog } from "node:util";
+import { Redis, type RedisOptions } from "ioredis";
+import type { RedisClient } from "./script.js";
+import type { Milliseconds } from "./types.js";
+
+const debug = debuglog("express-redis-sessions");
+
+/** How to reach Redis; the first of `client`, `redis`, `options.url` and `host`/`port` wins. */
+export interface ConnectionOptions {
+  /** An ioredis client you own; `quit()` leaves it open. Give it a `commandTimeout`. */
+  client?: RedisClient | undefined;
+  /** A Redis URL or ioredis options; merged over the bounded defaults below. */
+  redis?: string | RedisOptions | undefined;
+  /** redis-sessions v4's node-redis options: only `url` and `database` are read. */
+  options?: { url?: string | undefined; database?: number | undefined } | undefined;
+  /** @default "127.0.0.1" */
+  host?: string | undefined;
+  /** @default 6379 */
+  port?: number | undefined;
+  /**
+   * Longest wait for one Redis command before it fails with `ERS_STORE_TIMEOUT`.
+   * @default 1000
+   */
+  timeout?: Milliseconds | undefined;
+}
+
+/**
+ * Defaults that keep latency bounded when Redis is down or frozen: ioredis' own defaults wait
+ * 74 s on a refused connection and forever on a black hole (see the README's "Failures").
+ */
+export function boundedDefaults(timeout: Milliseconds): RedisOptions {
+  return {
+    commandTimeout: timeout,
+    connectTimeout: Math.max(timeout, 2000),
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: true,
+    // A resent command could apply twice (r and w would double); with commandTimeout the caller
+    // gets a timeout instead, which it may treat as "unknown outcome".
+    autoResendUnfulfilledCommands: false,
+    // Reconnect quickly so that service resumes within a second of Redis coming back.
+    retryStrategy: (times: number) =>
+      Math.min(25 * 2 ** times, 400) + Math.floor(Math.random() * 100),
+  };
+}
+
+/** The client a store talks to, and whether the store owns (and so closes) it. */
+export interface Connection {
+  client: RedisClient;
+  owned: boolean;
+  /** Opens another connection like the main one (for pub/sub); null for a client we don't own. */
+  duplicate(): Redis | null;
+}
+
+/** Creates or adopts the Redis client described by the options. */
+export function connect(opts: ConnectionOptions, timeout: Milliseconds): Connection {
+  if (opts.client) {
+    const client = opts.client;
+    return {
+      client,
+      owned: false,
+      duplicate: () => {
+        if (!("duplicate" in client) || typeof client.duplicate !== "function") return null;
+        const sub = (client as Redis).duplicate();
+        sub.on("error", (err) => debug("subscriber error: %s", err.message));
+        return sub;
+      },
+    };
+  }
+  const defaults = boundedDefaults(timeout);
+  let client: Redis;
+  if (typeof opts.redis === "string") client = new Redis(opts.redis, defaults);
+  else if (opts.redis) client = new Redis({ ...defaults, ...opts.redis });
+  else if (opts.options?.url) {
+    client = new Redis(opts.options.url, {
+      ...defaults,
+      ...(opts.options.database === undefined ? {} : { db: opts.options.database }),
+    });
+  } else {
+    client = new Redis({
+      ...defaults,
+      host: opts.host ?? "127.0.0.1",
+      port: opts.port ?? 6379,
+      ...(opts.options?.database === undefined ? {} : { db: opts.options.database }),
+    });
+  }
+  // Without a listener, a dropped connection would crash the process (redis-sessions 4 did).
+  client.on("error", (err) => debug("redis error: %s", err.message));
+  return {
+    client,
+    owned: true,
+    duplicate: () => {
+      const sub = client.duplicate();
+      sub.on("error", (err) => debug("subscriber error: %s", err.message));
+      return sub;
+    },
+  };
+}
+
+/** Closes a client: QUIT when it answers, a hard disconnect when Redis is gone. */
+export async function close(client: RedisClient, waitMs: Milliseconds = 500): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      client.quit(),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, waitMs);
+      }),
+    ]);
+  } catch {
+    // QUIT on a dead connection fails; the disconnect below still releases everything.
+  } finally {
+    clearTimeout(timer);
+    client.disconnect();
+  }
+}

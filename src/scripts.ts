@@ -1,0 +1,436 @@
+import { Script } from "./script.js";
+
+/*
+ * One Lua script per store operation, so that each is atomic and one round trip (EVALSHA).
+ * Scripts are constants: every caller-supplied value travels in ARGV, never in the script text.
+ *
+ * Common ARGV[1] is the clock: unix seconds from the caller, or "" for Redis' own TIME, which
+ * gives every app server one clock.
+ *
+ * Token-bearing members are parsed by position, never by splitting on ":", because ids may
+ * contain colons: `{token}:{id}` has the token in 1..64 and the id from 66, and
+ * `{app}:{token}:{id}` has an app without colons (validated) before the token.
+ */
+
+const COMMON = `
+local function clock(arg)
+  if arg ~= '' then return tonumber(arg) end
+  local t = redis.call('TIME')
+  return tonumber(t[1])
+end
+
+-- redis-sessions' rule: expired when ttl < now - la. A missing la counts as 0, so expired.
+local function alive(now, la, ttl)
+  return (tonumber(ttl) or 0) >= now - (tonumber(la) or 0)
+end
+
+-- Removes one session and its index entries; drops the id from _users once it has no session.
+local function remove(p, ns, app, token, id, channel)
+  redis.call('DEL', p .. token)
+  redis.call('ZREM', p .. '_sessions', token .. ':' .. id)
+  redis.call('ZREM', ns .. 'SESSIONS', app .. ':' .. token .. ':' .. id)
+  local ukey = p .. 'us:' .. id
+  redis.call('SREM', ukey, token)
+  if redis.call('SCARD', ukey) == 0 then redis.call('ZREM', p .. '_users', id) end
+  redis.call('PUBLISH', channel, app .. ':' .. token)
+end
+
+local FIELDS = {'id', 'r', 'w', 'ttl', 'd', 'la', 'ip', 'no_resave'}
+
+-- Reads a session hash; returns nil when missing or expired, else the fields and derived values.
+local function load(key, now)
+  local f = redis.call('HMGET', key, unpack(FIELDS))
+  if not f[1] then return nil end
+  local la = tonumber(f[6]) or 0
+  local ttl = tonumber(f[4]) or 0
+  local idle = now - la
+  if ttl < idle then return nil end
+  local noresave = f[8] == '1'
+  local remaining = ttl
+  if noresave then remaining = ttl - idle end
+  return { id = f[1], r = f[2], w = f[3], d = f[5], ip = f[7], idle = idle,
+           noresave = noresave, ttl = remaining }
+end
+
+-- Refreshes activity exactly as redis-sessions does. For no_resave the remaining ttl is written
+-- back together with la, so the absolute expiry la + ttl never moves (v4 drifted by 1 s a call).
+local function touch(key, s, now, p, ns, app, token)
+  local tokenid = token .. ':' .. s.id
+  redis.call('ZADD', p .. '_sessions', now, tokenid)
+  redis.call('ZADD', p .. '_users', now, s.id)
+  redis.call('ZADD', ns .. 'SESSIONS', now + s.ttl, app .. ':' .. tokenid)
+  if s.idle > 0 then
+    if s.noresave then
+      redis.call('HSET', key, 'la', now, 'ttl', s.ttl)
+    else
+      redis.call('HSET', key, 'la', now)
+    end
+  end
+end
+
+local function reply(s, w, d)
+  return { s.id, s.r, w, tostring(s.ttl), tostring(s.idle), s.ip or false,
+           s.noresave and 1 or 0, d or false }
+end
+`;
+
+/*
+ * create. KEYS: none (all derived). ARGV: clock, ns, app, token, id, ip, ttl, d, no_resave.
+ * A resend of the same create (same token and id) is a no-op, so a lost reply cannot duplicate it.
+ */
+export const createScript = new Script(`${COMMON}
+local now = clock(ARGV[1])
+local ns, app, token, id = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local p = ns .. app .. ':'
+local key = p .. token
+local existing = redis.call('HGET', key, 'id')
+if existing then
+  if existing == id then return 1 end
+  return redis.error_reply('ERS_TOKEN_COLLISION token already in use')
+end
+local ttl = tonumber(ARGV[7])
+local tokenid = token .. ':' .. id
+redis.call('ZADD', p .. '_sessions', now, tokenid)
+redis.call('ZADD', p .. '_users', now, id)
+redis.call('ZADD', ns .. 'SESSIONS', now + ttl, app .. ':' .. tokenid)
+redis.call('SADD', p .. 'us:' .. id, token)
+local fields = {'id', id, 'r', 1, 'w', 1, 'ip', ARGV[6], 'la', now, 'ttl', ARGV[7]}
+if ARGV[8] ~= '' then fields[#fields + 1] = 'd'; fields[#fields + 1] = ARGV[8] end
+if ARGV[9] == '1' then fields[#fields + 1] = 'no_resave'; fields[#fields + 1] = 1 end
+redis.call('HSET', key, unpack(fields))
+return 1
+`);
+
+/*
+ * get. ARGV: clock, ns, app, token, touch ("1" counts the read and refreshes activity).
+ * Returns the session as it was before this read (redis-sessions returns r before HINCRBY).
+ */
+export const getScript = new Script(`${COMMON}
+local now = clock(ARGV[1])
+local ns, app, token = ARGV[2], ARGV[3], ARGV[4]
+local p = ns .. app .. ':'
+local key = p .. token
+local s = load(key, now)
+if not s then return nil end
+if ARGV[5] == '1' then
+  touch(key, s, now, p, ns, app, token)
+  redis.call('HINCRBY', key, 'r', 1)
+end
+return reply(s, s.w, s.d)
+`);
+
+/*
+ * touch: refreshes activity for many tokens of one app without counting a read; used by the
+ * cache so that users served from memory do not expire. ARGV: clock, ns, app, token...
+ */
+export const touchScript = new Script(`${COMMON}
+local now = clock(ARGV[1])
+local ns, app = ARGV[2], ARGV[3]
+local p = ns .. app .. ':'
+local n = 0
+for i = 4, #ARGV do
+  local key = p .. ARGV[i]
+  local s = load(key, now)
+  if s then touch(key, s, now, p, ns, app, ARGV[i]); n = n + 1 end
+end
+return n
+`);
+
+/*
+ * set: merges changes into d atomically. ARGV: clock, ns, app, token, maxBytes, maxKeys, then
+ * triples (key, key as JSON, value as JSON or "" to delete).
+ *
+ * d is merged as text: stored values are copied byte for byte and new ones are JSON.stringify'd
+ * by the caller, so numbers keep full precision and key order is redis-sessions' (existing keys
+ * keep their place, new keys are appended). cjson would round numbers to 14 digits and reorder.
+ */
+export const setScript = new Script(`${COMMON}
+local function strend(s, i)
+  local j = i + 1
+  while true do
+    local q = string.find(s, '["\\\\]', j)
+    if not q then return nil end
+    if string.byte(s, q) == 34 then return q end
+    j = q + 2
+  end
+end
+
+local function valend(s, i)
+  local c = string.sub(s, i, i)
+  if c == '"' then return strend(s, i) end
+  if c == '{' or c == '[' then
+    local depth, j = 0, i
+    while true do
+      local q = string.find(s, '[%[%]{}"]', j)
+      if not q then return nil end
+      local ch = string.sub(s, q, q)
+      if ch == '"' then
+        q = strend(s, q)
+        if not q then return nil end
+      elseif ch == '{' or ch == '[' then depth = depth + 1
+      else
+        depth = depth - 1
+        if depth == 0 then return q end
+      end
+      j = q + 1
+    end
+  end
+  local e = string.find(s, '[,}%s]', i)
+  if not e or e == i then return nil end
+  return e - 1
+end
+
+local function keyof(raw)
+  if not string.find(raw, '\\\\', 1, true) then return string.sub(raw, 2, -2) end
+  return cjson.decode(raw)
+end
+
+-- Splits a flat JSON object into its entries, keeping each key's and value's text as stored.
+local function parse(s)
+  local list = {}
+  local i = string.find(s, '%S')
+  if not i or string.sub(s, i, i) ~= '{' then return nil end
+  i = string.find(s, '%S', i + 1)
+  if not i then return nil end
+  if string.sub(s, i, i) == '}' then return list end
+  while true do
+    if string.sub(s, i, i) ~= '"' then return nil end
+    local ke = strend(s, i)
+    if not ke then return nil end
+    local kraw = string.sub(s, i, ke)
+    i = string.find(s, '%S', ke + 1)
+    if not i or string.sub(s, i, i) ~= ':' then return nil end
+    local vs = string.find(s, '%S', i + 1)
+    if not vs then return nil end
+    local ve = valend(s, vs)
+    if not ve then return nil end
+    list[#list + 1] = { keyof(kraw), kraw, string.sub(s, vs, ve) }
+    i = string.find(s, '%S', ve + 1)
+    if not i then return nil end
+    local c = string.sub(s, i, i)
+    if c == '}' then return list end
+    if c ~= ',' then return nil end
+    i = string.find(s, '%S', i + 1)
+    if not i then return nil end
+  end
+end
+
+local now = clock(ARGV[1])
+local ns, app, token = ARGV[2], ARGV[3], ARGV[4]
+local maxBytes, maxKeys = tonumber(ARGV[5]), tonumber(ARGV[6])
+local p = ns .. app .. ':'
+local key = p .. token
+local s = load(key, now)
+if not s then return nil end
+
+local list = {}
+if s.d and s.d ~= '' then
+  list = parse(s.d)
+  if not list then return redis.error_reply('ERS_BAD_DATA stored d is not a JSON object') end
+end
+local oldCount = #list
+local index = {}
+for i, e in ipairs(list) do index[e[1]] = i end
+for a = 7, #ARGV, 3 do
+  local k, kjson, vjson = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local at = index[k]
+  if at then
+    if vjson == '' then list[at] = false else list[at][3] = vjson end
+  elseif vjson ~= '' then
+    list[#list + 1] = { k, kjson, vjson }
+    index[k] = #list
+  end
+end
+local parts, count = {}, 0
+for _, e in ipairs(list) do
+  if e then
+    count = count + 1
+    parts[count] = e[2] .. ':' .. e[3]
+  end
+end
+local d = false
+if count > 0 then d = '{' .. table.concat(parts, ',') .. '}' end
+local oldLen = s.d and #s.d or 0
+local newLen = d and #d or 0
+-- Refuse to grow d past the limits; a d already over them (written by another client) may shrink.
+if count > maxKeys and count > oldCount then
+  return redis.error_reply('ERS_D_TOO_MANY_KEYS d has too many keys')
+end
+if newLen > maxBytes and newLen > oldLen then
+  return redis.error_reply('ERS_D_TOO_LARGE d is too large')
+end
+
+touch(key, s, now, p, ns, app, token)
+local w = redis.call('HINCRBY', key, 'w', 1)
+if d then redis.call('HSET', key, 'd', d) else redis.call('HDEL', key, 'd') end
+redis.call('PUBLISH', ns .. 'cache', app .. ':' .. token)
+return reply(s, tostring(w), d)
+`);
+
+/* kill. ARGV: clock, ns, app, token. Returns 1 if a live session was killed; debris goes too. */
+export const killScript = new Script(`${COMMON}
+local now = clock(ARGV[1])
+local ns, app, token = ARGV[2], ARGV[3], ARGV[4]
+local p = ns .. app .. ':'
+local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
+if not f[1] then return 0 end
+remove(p, ns, app, token, f[1], ns .. 'cache')
+if alive(now, f[2], f[3]) then return 1 end
+return 0
+`);
+
+/*
+ * killsoid: kills every session of one id atomically, so a session created meanwhile cannot
+ * survive "log out everywhere". ARGV: clock, ns, app, id. Returns {live sessions killed, token...}.
+ */
+export const killsoidScript = new Script(`${COMMON}
+local now = clock(ARGV[1])
+local ns, app, id = ARGV[2], ARGV[3], ARGV[4]
+local p = ns .. app .. ':'
+local n = 0
+local out = { 0 }
+for _, token in ipairs(redis.call('SMEMBERS', p .. 'us:' .. id)) do
+  out[#out + 1] = token
+  local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
+  if f[1] == id and alive(now, f[2], f[3]) then n = n + 1 end
+  if f[1] == id or not f[1] then redis.call('DEL', p .. token) end
+  redis.call('ZREM', p .. '_sessions', token .. ':' .. id)
+  redis.call('ZREM', ns .. 'SESSIONS', app .. ':' .. token .. ':' .. id)
+  redis.call('PUBLISH', ns .. 'cache', app .. ':' .. token)
+end
+redis.call('DEL', p .. 'us:' .. id)
+redis.call('ZREM', p .. '_users', id)
+out[1] = n
+return out
+`);
+
+/*
+ * killall, one bounded batch: removes up to ARGV[5] sessions of an app so that a huge app never
+ * blocks Redis for long. ARGV: clock, ns, app, batch. Returns {killed, remaining}.
+ */
+export const killallScript = new Script(`${COMMON}
+local now = clock(ARGV[1])
+local ns, app = ARGV[2], ARGV[3]
+local p = ns .. app .. ':'
+local members = redis.call('ZRANGE', p .. '_sessions', 0, tonumber(ARGV[4]) - 1)
+local n = 0
+for _, m in ipairs(members) do
+  local token, id = string.sub(m, 1, 64), string.sub(m, 66)
+  local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
+  if f[1] == id and alive(now, f[2], f[3]) then n = n + 1 end
+  if f[1] == id or not f[1] then
+    remove(p, ns, app, token, id, ns .. 'cache')
+  else
+    redis.call('ZREM', p .. '_sessions', m)
+  end
+end
+local remaining = redis.call('ZCARD', p .. '_sessions')
+if remaining == 0 then redis.call('DEL', p .. '_users') end
+return { n, remaining }
+`);
+
+/* soid: the live sessions of one id, with their tokens; reads only. ARGV: clock, ns, app, id. */
+export const soidScript = new Script(`${COMMON}
+local now = clock(ARGV[1])
+local ns, app, id = ARGV[2], ARGV[3], ARGV[4]
+local p = ns .. app .. ':'
+local out = {}
+for _, token in ipairs(redis.call('SMEMBERS', p .. 'us:' .. id)) do
+  local s = load(p .. token, now)
+  if s and s.id == id then
+    out[#out + 1] = token
+    out[#out + 1] = reply(s, s.w, s.d)
+  end
+end
+return out
+`);
+
+/*
+ * soapp: the live sessions of an app active within deltaTime, most recent first; reads only.
+ * ARGV: clock, ns, app, deltaTime.
+ */
+export const soappScript = new Script(`${COMMON}
+local now = clock(ARGV[1])
+local ns, app = ARGV[2], ARGV[3]
+local p = ns .. app .. ':'
+local out = {}
+local members = redis.call('ZRANGE', p .. '_sessions', '+inf', '(' .. (now - tonumber(ARGV[4])),
+  'BYSCORE', 'REV')
+for _, m in ipairs(members) do
+  local token = string.sub(m, 1, 64)
+  local s = load(p .. token, now)
+  if s then
+    out[#out + 1] = token
+    out[#out + 1] = reply(s, s.w, s.d)
+  end
+end
+return out
+`);
+
+/* activity: the number of ids active within deltaTime. ARGV: clock, ns, app, deltaTime. */
+export const activityScript = new Script(`${COMMON}
+local now = clock(ARGV[1])
+return redis.call('ZCOUNT', ARGV[2] .. ARGV[3] .. ':_users', '(' .. (now - tonumber(ARGV[4])), '+inf')
+`);
+
+/*
+ * wipe, one bounded batch: removes sessions whose expiry score has passed, after re-checking
+ * each against its hash, so a session that is still alive (touched by a client that left the
+ * score behind) is never removed: its score is moved to its real expiry instead.
+ * ARGV: clock, ns, batch. Returns {removed, examined}.
+ */
+export const wipeScript = new Script(`${COMMON}
+local now = clock(ARGV[1])
+local ns = ARGV[2]
+local members = redis.call('ZRANGEBYSCORE', ns .. 'SESSIONS', '-inf', '(' .. now,
+  'LIMIT', 0, tonumber(ARGV[3]))
+local removed = 0
+for _, m in ipairs(members) do
+  local c = string.find(m, ':', 1, true)
+  local app = c and string.sub(m, 1, c - 1)
+  local token = c and string.sub(m, c + 1, c + 64)
+  local id = c and string.sub(m, c + 66)
+  if not c or #token ~= 64 or id == '' then
+    redis.call('ZREM', ns .. 'SESSIONS', m)
+  else
+    local p = ns .. app .. ':'
+    local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
+    if f[1] == id and alive(now, f[2], f[3]) then
+      redis.call('ZADD', ns .. 'SESSIONS', (tonumber(f[2]) or 0) + (tonumber(f[3]) or 0), m)
+    elseif f[1] == id or not f[1] then
+      remove(p, ns, app, token, id, ns .. 'cache')
+      removed = removed + 1
+    else
+      redis.call('ZREM', ns .. 'SESSIONS', m)
+    end
+  end
+end
+return { removed, #members }
+`);
+
+/*
+ * rotate: moves a live session to a new token (same id, counters and data) and removes the old
+ * one, atomically, so the old token is dead the moment the new one exists.
+ * ARGV: clock, ns, app, token, new token. Returns 1, or 0 if the session is gone.
+ */
+export const rotateScript = new Script(`${COMMON}
+local now = clock(ARGV[1])
+local ns, app, token, next = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local p = ns .. app .. ':'
+local s = load(p .. token, now)
+if not s then return 0 end
+if redis.call('EXISTS', p .. next) == 1 then
+  return redis.error_reply('ERS_TOKEN_COLLISION token already in use')
+end
+local fields = {'id', s.id, 'r', s.r or 1, 'w', s.w or 1, 'ip', s.ip or '', 'la', now, 'ttl', s.ttl}
+if s.d then fields[#fields + 1] = 'd'; fields[#fields + 1] = s.d end
+if s.noresave then fields[#fields + 1] = 'no_resave'; fields[#fields + 1] = 1 end
+remove(p, ns, app, token, s.id, ns .. 'cache')
+local tokenid = next .. ':' .. s.id
+redis.call('HSET', p .. next, unpack(fields))
+redis.call('ZADD', p .. '_sessions', now, tokenid)
+redis.call('ZADD', p .. '_users', now, s.id)
+redis.call('ZADD', ns .. 'SESSIONS', now + s.ttl, app .. ':' .. tokenid)
+redis.call('SADD', p .. 'us:' .. s.id, next)
+return 1
+`);

@@ -1,0 +1,369 @@
+import { type CacheStats, SessionCache } from "./cache.js";
+import { type Connection, close, connect } from "./connection.js";
+import { RedisSessionsError, storeError } from "./errors.js";
+import { compatLayout, type KeyLayout } from "./keys.js";
+import { type ResolvedStoreOptions, resolveStoreOptions, type StoreOptions } from "./options.js";
+import type { RedisClient, Script } from "./script.js";
+import * as scripts from "./scripts.js";
+import { type SessionReply, toSession, toSessionList } from "./session.js";
+import { createToken } from "./token.js";
+import type { DataPatch, DefaultData, Seconds, Session, SessionWithToken } from "./types.js";
+import {
+  serializeData,
+  tooLarge,
+  tooManyKeys,
+  validApp,
+  validData,
+  validDeltaTime,
+  validId,
+  validIp,
+  validNoResave,
+  validToken,
+  validTtl,
+} from "./validate.js";
+import { Wiper } from "./wiper.js";
+
+/** Parameters of {@link RedisSessions.create}. */
+export interface CreateParams<D = DefaultData> {
+  app: string;
+  /** The user id; numbers are turned into strings. */
+  id: string | number;
+  ip: string;
+  /** Idle timeout in seconds, an integer >= 10. @default 7200 */
+  ttl?: Seconds | string | undefined;
+  d?: Partial<D> | DataPatch<D> | undefined;
+  /** Keep the expiry fixed at create + ttl instead of sliding it on each access. */
+  no_resave?: boolean | undefined;
+}
+
+/** `{app, token}` */
+export interface TokenParams {
+  app: string;
+  token: string;
+}
+
+/** `{app, deltaTime}`; redis-sessions v3's `dt` is accepted too. */
+export interface DeltaParams {
+  app: string;
+  deltaTime?: Seconds | string | undefined;
+  dt?: Seconds | string | undefined;
+}
+
+/** `{app, id}` */
+export interface IdParams {
+  app: string;
+  id: string | number;
+}
+
+const KILLALL_BATCH = 1000;
+
+/**
+ * A session store with the API of redis-sessions 4.0.0 and its Redis data, byte for byte, so
+ * that sessions are shared with redis-sessions v1–v4, its Elixir port and rest-sessions. Every
+ * operation is one atomic Lua script (one round trip); tokens come from `node:crypto`; input is
+ * validated before any Redis command; every call settles within `timeout` even when Redis is gone.
+ *
+ * @example
+ * const rs = new RedisSessions({ redis: "redis://127.0.0.1:6379" });
+ * const { token } = await rs.create({ app: "webapp", id: "user1", ip: "127.0.0.1" });
+ * const session = await rs.get({ app: "webapp", token });
+ */
+export class RedisSessions<D = DefaultData> {
+  /** The ioredis client this store sends its commands to. */
+  readonly redis: RedisClient;
+  /** Where keys live (the redis-sessions layout). */
+  readonly keys: KeyLayout;
+  /** The resolved options. */
+  readonly options: Readonly<ResolvedStoreOptions>;
+  private readonly connection: Connection;
+  private readonly cache: SessionCache | undefined;
+  private readonly wiper: Wiper;
+  private readonly now: () => string;
+  private readonly deadline: number | undefined;
+  private closed = false;
+
+  /** @throws {TypeError} when an option is invalid. */
+  constructor(options: StoreOptions = {}) {
+    this.options = Object.freeze(resolveStoreOptions(options));
+    const { clock, timeout, namespace } = this.options;
+    this.connection = connect(options, timeout);
+    this.redis = this.connection.client;
+    this.keys = compatLayout(namespace);
+    this.now = clock ? () => String(Math.floor(clock())) : () => "";
+    // A client we don't own may have no commandTimeout: then each call gets its own deadline.
+    const own = (this.redis.options as { commandTimeout?: number } | undefined)?.commandTimeout;
+    this.deadline = this.connection.owned || own ? undefined : timeout;
+    this.wiper = new Wiper(this.redis, this.keys, this.options.wipe, this.now);
+    this.wiper.start();
+    this.cache = this.startCache();
+  }
+
+  /** Creates a session for `id` and returns its new token. */
+  async create(params: CreateParams<D>): Promise<{ token: string }> {
+    const app = validApp(params.app);
+    const id = validId(params.id);
+    const ip = validIp(params.ip);
+    const ttl = validTtl(params.ttl);
+    const d = params.d ? serializeData(validData(params.d, this.limits())) : "";
+    const noResave = validNoResave(params.no_resave) ? "1" : "";
+    const token = createToken();
+    const args = [this.now(), this.keys.prefix, app, token, id, ip, ttl, d, noResave];
+    await this.run(scripts.createScript, args);
+    return { token };
+  }
+
+  /** The session of `token`, or null if it is unknown or expired. Counts a read (`r`). */
+  async get(params: TokenParams): Promise<Session<D> | null> {
+    const app = validApp(params.app);
+    const token = validToken(params.token);
+    const cache = this.cache;
+    if (cache) {
+      const hit = cache.get<D>(app, token);
+      if (hit) return hit;
+    }
+    const load = cache?.begin(app, token);
+    let session: Session<D> | null;
+    try {
+      const reply = await this.run(scripts.getScript, [
+        this.now(),
+        this.keys.prefix,
+        app,
+        token,
+        1,
+      ]);
+      session = reply ? toSession<D>(reply as SessionReply) : null;
+    } catch (err) {
+      cache?.fill(app, token, load, null);
+      throw err;
+    }
+    cache?.fill(app, token, load, session);
+    return session;
+  }
+
+  /**
+   * Merges `d` into the session's data atomically: `null` deletes a key, other keys are kept.
+   * Returns the session with the merged `d`, or null if it is unknown or expired.
+   */
+  async set(params: TokenParams & { d: DataPatch<D> }): Promise<Session<D> | null> {
+    const app = validApp(params.app);
+    const token = validToken(params.token);
+    const limits = this.limits();
+    const entries = validData(params.d, limits);
+    const args: (string | number)[] = [
+      this.now(),
+      this.keys.prefix,
+      app,
+      token,
+      limits.maxBytes,
+      limits.maxKeys,
+    ];
+    for (const e of entries) args.push(e.key, e.keyJson, e.valueJson ?? "");
+    try {
+      const reply = await this.run(scripts.setScript, args);
+      return reply ? toSession<D>(reply as SessionReply) : null;
+    } finally {
+      this.cache?.invalidate(`${app}:${token}`);
+    }
+  }
+
+  /** Ends one session. `{kill: 1}` if it was alive, `{kill: 0}` otherwise. */
+  async kill(params: TokenParams): Promise<{ kill: number }> {
+    const app = validApp(params.app);
+    const token = validToken(params.token);
+    try {
+      const n = await this.run(scripts.killScript, [this.now(), this.keys.prefix, app, token]);
+      return { kill: Number(n) };
+    } finally {
+      this.cache?.invalidate(`${app}:${token}`);
+    }
+  }
+
+  /**
+   * Replaces a session's token with a new one (same id, data and counters); the old token is
+   * dead at once. Resolves to the new token, or null if the session is unknown or expired.
+   */
+  async rotate(params: TokenParams): Promise<{ token: string } | null> {
+    const app = validApp(params.app);
+    const token = validToken(params.token);
+    const next = createToken();
+    try {
+      const n = await this.run(scripts.rotateScript, [
+        this.now(),
+        this.keys.prefix,
+        app,
+        token,
+        next,
+      ]);
+      return n ? { token: next } : null;
+    } finally {
+      this.cache?.invalidate(`${app}:${token}`);
+    }
+  }
+
+  /** The number of distinct ids active within the last `deltaTime` seconds. */
+  async activity(params: DeltaParams): Promise<{ activity: number }> {
+    const app = validApp(params.app);
+    const dt = validDeltaTime(params.deltaTime ?? params.dt);
+    const n = await this.run(scripts.activityScript, [this.now(), this.keys.prefix, app, dt]);
+    return { activity: Number(n) };
+  }
+
+  /** The live sessions of an app active within `deltaTime` seconds, most recent first. */
+  async soapp(params: DeltaParams): Promise<{ sessions: SessionWithToken<D>[] }> {
+    const app = validApp(params.app);
+    const dt = validDeltaTime(params.deltaTime ?? params.dt);
+    const reply = await this.run(scripts.soappScript, [this.now(), this.keys.prefix, app, dt]);
+    return { sessions: toSessionList<D>(reply as unknown[]) };
+  }
+
+  /** The live sessions of one id. */
+  async soid(params: IdParams): Promise<{ sessions: SessionWithToken<D>[] }> {
+    const app = validApp(params.app);
+    const id = validId(params.id);
+    const reply = await this.run(scripts.soidScript, [this.now(), this.keys.prefix, app, id]);
+    return { sessions: toSessionList<D>(reply as unknown[]) };
+  }
+
+  /** Ends every session of one id at once ("log out everywhere"); counts the live ones. */
+  async killsoid(params: IdParams): Promise<{ kill: number }> {
+    const app = validApp(params.app);
+    const id = validId(params.id);
+    try {
+      const reply = (await this.run(scripts.killsoidScript, [
+        this.now(),
+        this.keys.prefix,
+        app,
+        id,
+      ])) as [number, ...string[]];
+      for (let i = 1; i < reply.length; i++) this.cache?.invalidate(`${app}:${reply[i]}`);
+      return { kill: Number(reply[0]) };
+    } catch (err) {
+      this.cache?.invalidateApp(app);
+      throw err;
+    }
+  }
+
+  /** Ends every session of an app, in bounded batches; counts the live ones. */
+  async killall(params: { app: string }): Promise<{ kill: number }> {
+    const app = validApp(params.app);
+    let kill = 0;
+    try {
+      for (;;) {
+        const [n, remaining] = (await this.run(scripts.killallScript, [
+          this.now(),
+          this.keys.prefix,
+          app,
+          KILLALL_BATCH,
+        ])) as [number, number];
+        kill += n;
+        if (remaining === 0 || n === 0) break;
+      }
+    } finally {
+      this.cache?.invalidateApp(app);
+    }
+    return { kill };
+  }
+
+  /** `"PONG"` when Redis answers. */
+  async ping(): Promise<"PONG"> {
+    try {
+      return (await this.guard(this.redis.ping())) as "PONG";
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  /** Cache counters (all zero when `cachetime` is 0). */
+  cacheStats(): CacheStats {
+    return (
+      this.cache?.cacheStats() ?? {
+        hits: 0,
+        misses: 0,
+        invalidations: 0,
+        flushes: 0,
+        size: 0,
+        bytes: 0,
+        active: false,
+      }
+    );
+  }
+
+  /**
+   * Removes expired sessions now (normally the wipe timer does this). Resolves to the number
+   * removed. Unlike the timer, it runs whether or not another process holds the wipe lease.
+   */
+  wipe(): Promise<number> {
+    return this.wiper.run(true).catch((err: unknown) => {
+      throw storeError(err);
+    });
+  }
+
+  /** Stops timers and closes every connection this store opened; a `client` you gave stays open. */
+  async quit(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.wiper.stop();
+    await this.cache?.close((sub) => close(sub));
+    if (this.connection.owned) await close(this.redis);
+  }
+
+  private limits() {
+    return { maxBytes: this.options.maxDataBytes, maxKeys: this.options.maxDataKeys };
+  }
+
+  private startCache(): SessionCache | undefined {
+    if (this.options.cachetime <= 0) return undefined;
+    const sub = this.connection.duplicate();
+    if (!sub) return undefined;
+    const cache = new SessionCache({
+      cachetime: this.options.cachetime,
+      cachemax: this.options.cachemax,
+      cachemaxBytes: this.options.cachemaxBytes,
+      touch: (app, tokens) =>
+        this.run(scripts.touchScript, [this.now(), this.keys.prefix, app, ...tokens]),
+    });
+    cache.attach(sub, this.keys.cacheChannel());
+    return cache;
+  }
+
+  private guard<T>(promise: Promise<T>): Promise<T> {
+    if (this.deadline === undefined) return promise;
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("Command timed out")), this.deadline);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  private async run(script: Script, args: (string | number)[]): Promise<unknown> {
+    try {
+      return await this.guard(script.run(this.redis, [], args));
+    } catch (err) {
+      throw this.translate(err);
+    }
+  }
+
+  private translate(err: unknown): RedisSessionsError {
+    const message = err instanceof Error ? err.message : "";
+    if (message.includes("ERS_D_TOO_LARGE")) return tooLarge(this.options.maxDataBytes);
+    if (message.includes("ERS_D_TOO_MANY_KEYS")) return tooManyKeys(this.options.maxDataKeys);
+    if (message.includes("ERS_BAD_DATA")) {
+      return new RedisSessionsError(
+        "invalidValue",
+        "ERS_INVALID_D",
+        "d stored in Redis is not a JSON object",
+        {
+          cause: err,
+        },
+      );
+    }
+    if (message.includes("ERS_TOKEN_COLLISION")) {
+      return new RedisSessionsError("invalidValue", "ERS_TOKEN_COLLISION", "Token collision", {
+        cause: err,
+      });
+    }
+    return storeError(err);
+  }
+}

@@ -1,0 +1,50 @@
+import type { DataValue } from "./validate.js";
+
+/**
+ * The shape of a session's `d`. Augment it to type `d` everywhere:
+ *
+ * ```ts
+ * declare module "express-redis-sessions" {
+ *   interface SessionData { name: string; plan: "free" | "pro" }
+ * }
+ * ```
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: an interface users augment by declaration merging
+export interface SessionData {}
+
+/** A flat object of strings, numbers, booleans and nulls: what redis-sessions can store in `d`. */
+export type Data = Record<string, DataValue>;
+
+/** `SessionData` when the app has augmented it, otherwise any flat object. */
+export type DefaultData = keyof SessionData extends never ? Data : SessionData;
+
+/** A partial change to `d`: `null` deletes a key, absent keys are left alone. */
+export type DataPatch<D> = { [K in keyof D]?: D[K] | null };
+
+/** Seconds (Redis ttls, `deltaTime`, `wipe`, `cachetime`). */
+export type Seconds = number;
+/** Milliseconds (timeouts). */
+export type Milliseconds = number;
+
+/** A session as redis-sessions returns it, key order included. */
+export interface Session<D = DefaultData> {
+  /** The user id given at create. */
+  id: string;
+  /** Reads before this one. */
+  r: number;
+  /** Writes so far. */
+  w: number;
+  /** Idle timeout in seconds; with `no_resave`, the seconds left. */
+  ttl: Seconds;
+  /** Seconds since the last activity. */
+  idle: Seconds;
+  /** The ip given at create. */
+  ip: string;
+  /** Present (and true) for sessions created with `no_resave`. */
+  no_resave?: true;
+  /** The data; absent when empty. */
+  d?: D;
+}
+
+/** A session in a `soid` or `soapp` list: also carries its token, so one device can be revoked. */
+export type SessionWithToken<D = DefaultData> = Session<D> & { token: string };

@@ -1,0 +1,72 @@
+import { randomBytes } from "node:crypto";
+import { debuglog } from "node:util";
+import type { KeyLayout } from "./keys.js";
+import type { RedisClient } from "./script.js";
+import { wipeScript } from "./scripts.js";
+import type { Seconds } from "./types.js";
+
+const debug = debuglog("express-redis-sessions");
+
+/** Sessions examined per script call: keeps every call short so Redis is never blocked. */
+export const WIPE_BATCH = 500;
+/** Batches per wipe run; the rest waits for the next run. */
+const MAX_BATCHES = 200;
+
+/**
+ * Removes expired sessions every `interval` seconds. Across all processes sharing a namespace,
+ * one wipes at a time: each run first takes a lease (`SET NX PX`) that lasts most of an interval.
+ */
+export class Wiper {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly owner = randomBytes(8).toString("hex");
+  private running: Promise<number> | undefined;
+
+  constructor(
+    private readonly client: RedisClient,
+    private readonly keys: KeyLayout,
+    private readonly interval: Seconds,
+    private readonly now: () => string,
+  ) {}
+
+  /** Starts the timer; it never keeps the process alive. */
+  start(): void {
+    if (this.interval <= 0 || this.timer) return;
+    this.timer = setInterval(() => {
+      this.run().catch((err: Error) => debug("wipe failed: %s", err.message));
+    }, this.interval * 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One wipe if this process gets the lease (or `force`); resolves to the sessions removed. */
+  run(force = false): Promise<number> {
+    this.running ??= this.wipe(force).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async wipe(force: boolean): Promise<number> {
+    if (!force) {
+      const leaseMs = Math.max(1000, Math.floor(this.interval * 900));
+      const got = await this.client.set(this.keys.wipeLease(), this.owner, "PX", leaseMs, "NX");
+      if (got !== "OK") return 0;
+    }
+    let removed = 0;
+    for (let i = 0; i < MAX_BATCHES; i++) {
+      const [n, examined] = (await wipeScript.run(
+        this.client,
+        [this.keys.expiries()],
+        [this.now(), this.keys.prefix, WIPE_BATCH],
+      )) as [number, number];
+      removed += n;
+      if (examined < WIPE_BATCH) break;
+    }
+    if (removed) debug("wiped %d expired sessions", removed);
+    return removed;
+  }
+}
