@@ -5,6 +5,9 @@ import type { Seconds, Session } from "./types.js";
 
 const debug = debuglog("express-redis-sessions");
 
+/** Touches are collected this long and then sent as one script call per app. */
+const TOUCH_BATCH_MS = 200;
+
 /** Counters of a {@link SessionCache}, from `store.cacheStats()`. */
 export interface CacheStats {
   /** Reads answered from memory. */
@@ -41,6 +44,8 @@ export interface SessionCacheOptions {
   cachemaxBytes: number;
   /** Refreshes activity of the given tokens of an app (no read is counted). */
   touch: (app: string, tokens: string[]) => Promise<unknown>;
+  /** The store's clock in milliseconds: activity is rate-limited on the clock Redis sees. */
+  now?: () => number;
 }
 
 function copy<D>(s: Session<D>): Session<D> {
@@ -70,6 +75,7 @@ export class SessionCache {
   private readonly touchEveryMs: number;
   private readonly touch: SessionCacheOptions["touch"];
   private readonly ttlMs: number;
+  private readonly now: () => number;
   private generation = 0;
   private subscribed = false;
   private timer: NodeJS.Timeout | undefined;
@@ -79,6 +85,7 @@ export class SessionCache {
   constructor(options: SessionCacheOptions) {
     this.ttlMs = options.cachetime * 1000;
     this.touch = options.touch;
+    this.now = options.now ?? Date.now;
     // Sessions live at least 10 s; touching every ≤ 5 s keeps a cached user alive.
     this.touchEveryMs = Math.max(1000, Math.min(this.ttlMs, 5000));
     this.lru = new LRUCache<string, Entry>({
@@ -128,7 +135,7 @@ export class SessionCache {
       return undefined;
     }
     this.stats.hits++;
-    const now = Date.now();
+    const now = this.now();
     if (now - entry.touchedAt >= this.touchEveryMs) {
       entry.touchedAt = now;
       this.scheduleTouch(app, token);
@@ -162,7 +169,7 @@ export class SessionCache {
     if (ttl <= 0) return;
     this.lru.set(
       key,
-      { session: copy(session) as Session<unknown>, touchedAt: Date.now() },
+      { session: copy(session) as Session<unknown>, touchedAt: this.now() },
       { ttl },
     );
   }
@@ -221,7 +228,7 @@ export class SessionCache {
       this.timer = setTimeout(() => {
         this.timer = undefined;
         this.flushTouches().catch(() => {});
-      }, this.touchEveryMs);
+      }, TOUCH_BATCH_MS);
       this.timer.unref();
     }
   }

@@ -37,9 +37,10 @@ export function boundedDefaults(timeout: Milliseconds): RedisOptions {
     // A resent command could apply twice (r and w would double); with commandTimeout the caller
     // gets a timeout instead, which it may treat as "unknown outcome".
     autoResendUnfulfilledCommands: false,
-    // Reconnect quickly so that service resumes within a second of Redis coming back.
+    // Reconnect at once after a blip, then back off to at most ~0.5 s (with jitter, so that many
+    // processes do not reconnect in lockstep): service resumes within a second of Redis returning.
     retryStrategy: (times: number) =>
-      Math.min(25 * 2 ** times, 400) + Math.floor(Math.random() * 100),
+      Math.min(10 * 2 ** times, 450) + Math.floor(Math.random() * 10 * Math.min(times, 5)),
   };
 }
 

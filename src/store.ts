@@ -247,6 +247,7 @@ export class RedisSessions<D = DefaultData> {
   async killall(params: { app: string }): Promise<{ kill: number }> {
     const app = validApp(params.app);
     let kill = 0;
+    let previous = Number.POSITIVE_INFINITY;
     try {
       for (;;) {
         const [n, remaining] = (await this.run(scripts.killallScript, [
@@ -256,7 +257,11 @@ export class RedisSessions<D = DefaultData> {
           KILLALL_BATCH,
         ])) as [number, number];
         kill += n;
-        if (remaining === 0 || n === 0) break;
+        // n counts live sessions only, so a batch of expired ones (n = 0) must not end the loop.
+        // Each batch removes what it examined; stop when nothing is left or when sessions are
+        // created faster than they are killed (then the index does not shrink).
+        if (remaining === 0 || remaining >= previous) break;
+        previous = remaining;
       }
     } finally {
       this.cache?.invalidateApp(app);
@@ -319,6 +324,7 @@ export class RedisSessions<D = DefaultData> {
       cachetime: this.options.cachetime,
       cachemax: this.options.cachemax,
       cachemaxBytes: this.options.cachemaxBytes,
+      ...(this.options.clock ? { now: () => (this.options.clock?.() ?? 0) * 1000 } : {}),
       touch: (app, tokens) =>
         this.run(scripts.touchScript, [this.now(), this.keys.prefix, app, ...tokens]),
     });
