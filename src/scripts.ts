@@ -113,6 +113,10 @@ local key = p .. token
 local s = load(key, now)
 if not s then return nil end
 if ARGV[5] == '1' then
+  -- Redis refuses a script's first write when it is out of memory (or a read-only replica); the
+  -- read is then still served, only not counted. Once one write passed, the others are allowed.
+  local first = redis.pcall('ZADD', p .. '_sessions', now, token .. ':' .. s.id)
+  if type(first) == 'table' and first.err then return reply(s, s.w, s.d) end
   touch(key, s, now, p, ns, app, token)
   redis.call('HINCRBY', key, 'r', 1)
 end
@@ -180,9 +184,13 @@ local function valend(s, i)
   return e - 1
 end
 
+-- The key a JSON key text stands for, or nil when cjson cannot decode it (a lone surrogate such
+-- as "\\ud800", which JSON.stringify writes): such a key is then matched by its text alone.
 local function keyof(raw)
   if not string.find(raw, '\\\\', 1, true) then return string.sub(raw, 2, -2) end
-  return cjson.decode(raw)
+  local ok, k = pcall(cjson.decode, raw)
+  if ok and type(k) == 'string' then return k end
+  return nil
 end
 
 -- Splits a flat JSON object into its entries, keeping each key's and value's text as stored.
@@ -229,16 +237,22 @@ if s.d and s.d ~= '' then
   if not list then return redis.error_reply('ERS_BAD_DATA stored d is not a JSON object') end
 end
 local oldCount = #list
-local index = {}
-for i, e in ipairs(list) do index[e[1]] = i end
+-- A stored key is found by its JSON text (what JSON.stringify writes, as the caller's kjson) or
+-- by its decoded value (for text another writer escaped differently).
+local byJson, byKey = {}, {}
+for i, e in ipairs(list) do
+  byJson[e[2]] = i
+  if e[1] then byKey[e[1]] = i end
+end
 for a = 7, #ARGV, 3 do
   local k, kjson, vjson = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local at = index[k]
-  if at then
+  local at = byJson[kjson] or byKey[k]
+  if at and list[at] then
     if vjson == '' then list[at] = false else list[at][3] = vjson end
   elseif vjson ~= '' then
     list[#list + 1] = { k, kjson, vjson }
-    index[k] = #list
+    byJson[kjson] = #list
+    byKey[k] = #list
   end
 end
 local parts, count = {}, 0
@@ -318,11 +332,9 @@ for _, m in ipairs(members) do
   local token, id = string.sub(m, 1, 64), string.sub(m, 66)
   local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
   if f[1] == id and alive(now, f[2], f[3]) then n = n + 1 end
-  if f[1] == id or not f[1] then
-    remove(p, ns, app, token, id, ns .. 'cache')
-  else
-    redis.call('ZREM', p .. '_sessions', m)
-  end
+  if f[1] == id or not f[1] then remove(p, ns, app, token, id, ns .. 'cache') end
+  -- Always drop the member itself (even a malformed one), so every batch makes progress.
+  redis.call('ZREM', p .. '_sessions', m)
 end
 local remaining = redis.call('ZCARD', p .. '_sessions')
 if remaining == 0 then redis.call('DEL', p .. '_users') end
@@ -354,7 +366,8 @@ local now = clock(ARGV[1])
 local ns, app = ARGV[2], ARGV[3]
 local p = ns .. app .. ':'
 local out = {}
-local members = redis.call('ZRANGE', p .. '_sessions', '+inf', '(' .. (now - tonumber(ARGV[4])),
+-- Inclusive, as redis-sessions: a session active exactly deltaTime ago is listed.
+local members = redis.call('ZRANGE', p .. '_sessions', '+inf', now - tonumber(ARGV[4]),
   'BYSCORE', 'REV')
 for _, m in ipairs(members) do
   local token = string.sub(m, 1, 64)
@@ -367,10 +380,13 @@ end
 return out
 `);
 
-/* activity: the number of ids active within deltaTime. ARGV: clock, ns, app, deltaTime. */
+/*
+ * activity: the number of ids active within deltaTime, the bound included as in redis-sessions.
+ * ARGV: clock, ns, app, deltaTime.
+ */
 export const activityScript = new Script(`${COMMON}
 local now = clock(ARGV[1])
-return redis.call('ZCOUNT', ARGV[2] .. ARGV[3] .. ':_users', '(' .. (now - tonumber(ARGV[4])), '+inf')
+return redis.call('ZCOUNT', ARGV[2] .. ARGV[3] .. ':_users', now - tonumber(ARGV[4]), '+inf')
 `);
 
 /*
@@ -396,7 +412,9 @@ for _, m in ipairs(members) do
     local p = ns .. app .. ':'
     local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
     if f[1] == id and alive(now, f[2], f[3]) then
-      redis.call('ZADD', ns .. 'SESSIONS', (tonumber(f[2]) or 0) + (tonumber(f[3]) or 0), m)
+      -- pcall: out of memory, Redis refuses this ZADD as a script's first write; the member then
+      -- keeps its stale score and is looked at again next time, while the removals go on.
+      redis.pcall('ZADD', ns .. 'SESSIONS', (tonumber(f[2]) or 0) + (tonumber(f[3]) or 0), m)
     elseif f[1] == id or not f[1] then
       remove(p, ns, app, token, id, ns .. 'cache')
       removed = removed + 1

@@ -103,9 +103,14 @@ export function validTtl(ttl: unknown, fallback = 7200): number {
   return n;
 }
 
-/** Validates `deltaTime` (or redis-sessions v3's `dt`) in seconds: an integer >= 10. */
+/**
+ * Validates `deltaTime` (or redis-sessions v3's `dt`) in seconds: an integer >= 10 or a string of
+ * digits. A finite number is truncated first, as redis-sessions' `parseInt` did (60.5 means 60).
+ */
 export function validDeltaTime(deltaTime: unknown): number {
-  const n = integerAtLeast10(deltaTime);
+  const n = integerAtLeast10(
+    typeof deltaTime === "number" && Number.isFinite(deltaTime) ? Math.trunc(deltaTime) : deltaTime,
+  );
   if (n === undefined) {
     throw new RedisSessionsError(
       "invalidValue",
@@ -139,7 +144,8 @@ function isAllowed(value: unknown): value is DataValue {
  */
 export function validData(d: unknown, limits: DataLimits): DataEntry[] {
   if (!d) throw missing("d");
-  if (typeof d !== "object" || Array.isArray(d)) {
+  // A function counts as an object, as lodash's isObject in redis-sessions (then "no key").
+  if ((typeof d !== "object" && typeof d !== "function") || Array.isArray(d)) {
     throw new RedisSessionsError("invalidValue", "ERS_INVALID_D", "d must be an object");
   }
   const keys = Object.keys(d);
@@ -150,9 +156,10 @@ export function validData(d: unknown, limits: DataLimits): DataEntry[] {
       "d must containt at least one key.",
     );
   }
-  if (keys.length > limits.maxKeys) throw tooManyKeys(limits.maxKeys);
   const entries: DataEntry[] = [];
-  let bytes = 2;
+  // Only stored entries count: `null` deletes. "{}" plus "," between entries: 1 + Σ(entry + 1).
+  let bytes = 1;
+  let stored = 0;
   for (const key of keys) {
     const value = (d as Record<string, unknown>)[key];
     if (!isAllowed(value)) {
@@ -164,9 +171,12 @@ export function validData(d: unknown, limits: DataLimits): DataEntry[] {
     }
     const keyJson = JSON.stringify(key);
     const valueJson = value === null ? null : JSON.stringify(value);
-    bytes +=
-      Buffer.byteLength(keyJson) + (valueJson === null ? 0 : Buffer.byteLength(valueJson) + 2);
-    if (bytes > limits.maxBytes) throw tooLarge(limits.maxBytes);
+    if (valueJson !== null) {
+      if (++stored > limits.maxKeys) throw tooManyKeys(limits.maxKeys);
+      // key, ":", value and the "," or "}" that follows
+      bytes += Buffer.byteLength(keyJson) + Buffer.byteLength(valueJson) + 2;
+      if (bytes > limits.maxBytes) throw tooLarge(limits.maxBytes);
+    }
     entries.push({ key, keyJson, valueJson });
   }
   return entries;
