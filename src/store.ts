@@ -1,12 +1,12 @@
 import { type CacheStats, SessionCache } from "./cache.js";
+import { CompatEngine } from "./compat-engine.js";
 import { type Connection, close, connect } from "./connection.js";
+import type { SessionEngine } from "./engine.js";
 import { RedisSessionsError, storeError } from "./errors.js";
-import { compatLayout, type KeyLayout } from "./keys.js";
+import type { KeyLayout } from "./keys.js";
 import { type ResolvedStoreOptions, resolveStoreOptions, type StoreOptions } from "./options.js";
-import type { RedisClient, Script } from "./script.js";
-import * as scripts from "./scripts.js";
+import type { RedisClient } from "./script.js";
 import { type SessionReply, toSession, toSessionList } from "./session.js";
-import { createToken } from "./token.js";
 import type { DataPatch, DefaultData, Seconds, Session, SessionWithToken } from "./types.js";
 import {
   serializeData,
@@ -55,8 +55,6 @@ export interface IdParams {
   id: string | number;
 }
 
-const KILLALL_BATCH = 1000;
-
 /**
  * A session store with the API of redis-sessions 4.0.0 and its Redis data, byte for byte, so
  * that sessions are shared with redis-sessions v1–v4, its Elixir port and rest-sessions. Every
@@ -73,6 +71,8 @@ export class RedisSessions<D = DefaultData> {
   readonly redis: RedisClient;
   /** Where keys live (the redis-sessions layout). */
   readonly keys: KeyLayout;
+  /** The key layout's Redis operations. */
+  private readonly engine: SessionEngine;
   /** The resolved options. */
   readonly options: Readonly<ResolvedStoreOptions>;
   private readonly connection: Connection;
@@ -88,12 +88,14 @@ export class RedisSessions<D = DefaultData> {
     const { clock, timeout, namespace } = this.options;
     this.connection = connect(options, timeout);
     this.redis = this.connection.client;
-    this.keys = compatLayout(namespace);
+    const engine = new CompatEngine(this.redis, namespace);
+    this.engine = engine;
+    this.keys = engine.keys;
     this.now = clock ? () => String(Math.floor(clock())) : () => "";
     // A client we don't own may have no commandTimeout: then each call gets its own deadline.
     const own = (this.redis.options as { commandTimeout?: number } | undefined)?.commandTimeout;
     this.deadline = this.connection.owned || own ? undefined : timeout;
-    this.wiper = new Wiper(this.redis, this.keys, this.options.wipe, this.now);
+    this.wiper = new Wiper(this.redis, this.engine, this.options.wipe, this.now);
     this.wiper.start();
     this.cache = this.startCache();
   }
@@ -105,10 +107,9 @@ export class RedisSessions<D = DefaultData> {
     const ip = validIp(params.ip);
     const ttl = validTtl(params.ttl);
     const d = params.d ? serializeData(validData(params.d, this.limits())) : "";
-    const noResave = validNoResave(params.no_resave) ? "1" : "";
-    const token = createToken();
-    const args = [this.now(), this.keys.prefix, app, token, id, ip, ttl, d, noResave];
-    await this.run(scripts.createScript, args);
+    const noResave = validNoResave(params.no_resave);
+    const token = this.engine.token(app, id);
+    await this.run(() => this.engine.create(this.now(), app, token, { id, ip, ttl, d, noResave }));
     return { token };
   }
 
@@ -124,14 +125,8 @@ export class RedisSessions<D = DefaultData> {
     const load = cache?.begin(app, token);
     let session: Session<D> | null;
     try {
-      const reply = await this.run(scripts.getScript, [
-        this.now(),
-        this.keys.prefix,
-        app,
-        token,
-        1,
-      ]);
-      session = reply ? toSession<D>(reply as SessionReply) : null;
+      const reply = await this.run(() => this.engine.get(this.now(), app, token, true));
+      session = reply ? toSession<D>(reply) : null;
     } catch (err) {
       cache?.fill(app, token, load, null);
       throw err;
@@ -149,18 +144,9 @@ export class RedisSessions<D = DefaultData> {
     const token = validToken(params.token);
     const limits = this.limits();
     const entries = validData(params.d, limits);
-    const args: (string | number)[] = [
-      this.now(),
-      this.keys.prefix,
-      app,
-      token,
-      limits.maxBytes,
-      limits.maxKeys,
-    ];
-    for (const e of entries) args.push(e.key, e.keyJson, e.valueJson ?? "");
     try {
-      const reply = await this.run(scripts.setScript, args);
-      return reply ? toSession<D>(reply as SessionReply) : null;
+      const reply = await this.run(() => this.engine.set(this.now(), app, token, entries, limits));
+      return reply ? toSession<D>(reply) : null;
     } finally {
       this.cache?.invalidate(`${app}:${token}`);
     }
@@ -171,8 +157,7 @@ export class RedisSessions<D = DefaultData> {
     const app = validApp(params.app);
     const token = validToken(params.token);
     try {
-      const n = await this.run(scripts.killScript, [this.now(), this.keys.prefix, app, token]);
-      return { kill: Number(n) };
+      return { kill: await this.run(() => this.engine.kill(this.now(), app, token)) };
     } finally {
       this.cache?.invalidate(`${app}:${token}`);
     }
@@ -185,16 +170,10 @@ export class RedisSessions<D = DefaultData> {
   async rotate(params: TokenParams): Promise<{ token: string } | null> {
     const app = validApp(params.app);
     const token = validToken(params.token);
-    const next = createToken();
     try {
-      const n = await this.run(scripts.rotateScript, [
-        this.now(),
-        this.keys.prefix,
-        app,
-        token,
-        next,
-      ]);
-      return n ? { token: next } : null;
+      const next = this.engine.successor(app, token);
+      const moved = await this.run(() => this.engine.rotate(this.now(), app, token, next));
+      return moved ? { token: next } : null;
     } finally {
       this.cache?.invalidate(`${app}:${token}`);
     }
@@ -204,24 +183,23 @@ export class RedisSessions<D = DefaultData> {
   async activity(params: DeltaParams): Promise<{ activity: number }> {
     const app = validApp(params.app);
     const dt = validDeltaTime(params.deltaTime ?? params.dt);
-    const n = await this.run(scripts.activityScript, [this.now(), this.keys.prefix, app, dt]);
-    return { activity: Number(n) };
+    return { activity: await this.run(() => this.engine.activity(this.now(), app, dt)) };
   }
 
   /** The live sessions of an app active within `deltaTime` seconds, most recent first. */
   async soapp(params: DeltaParams): Promise<{ sessions: SessionWithToken<D>[] }> {
     const app = validApp(params.app);
     const dt = validDeltaTime(params.deltaTime ?? params.dt);
-    const reply = await this.run(scripts.soappScript, [this.now(), this.keys.prefix, app, dt]);
-    return { sessions: toSessionList<D>(reply as unknown[]) };
+    const reply = await this.run(() => this.engine.soapp(this.now(), app, dt));
+    return { sessions: toSessionList<D>(reply) };
   }
 
   /** The live sessions of one id. */
   async soid(params: IdParams): Promise<{ sessions: SessionWithToken<D>[] }> {
     const app = validApp(params.app);
     const id = validId(params.id);
-    const reply = await this.run(scripts.soidScript, [this.now(), this.keys.prefix, app, id]);
-    return { sessions: toSessionList<D>(reply as unknown[]) };
+    const reply = await this.run(() => this.engine.soid(this.now(), app, id));
+    return { sessions: toSessionList<D>(reply) };
   }
 
   /** Ends every session of one id at once ("log out everywhere"); counts the live ones. */
@@ -229,14 +207,9 @@ export class RedisSessions<D = DefaultData> {
     const app = validApp(params.app);
     const id = validId(params.id);
     try {
-      const reply = (await this.run(scripts.killsoidScript, [
-        this.now(),
-        this.keys.prefix,
-        app,
-        id,
-      ])) as [number, ...string[]];
-      for (let i = 1; i < reply.length; i++) this.cache?.invalidate(`${app}:${reply[i]}`);
-      return { kill: Number(reply[0]) };
+      const { kill, tokens } = await this.run(() => this.engine.killsoid(this.now(), app, id));
+      for (const token of tokens) this.cache?.invalidate(`${app}:${token}`);
+      return { kill };
     } catch (err) {
       this.cache?.invalidateApp(app);
       throw err;
@@ -246,27 +219,11 @@ export class RedisSessions<D = DefaultData> {
   /** Ends every session of an app, in bounded batches; counts the live ones. */
   async killall(params: { app: string }): Promise<{ kill: number }> {
     const app = validApp(params.app);
-    let kill = 0;
-    let previous = Number.POSITIVE_INFINITY;
     try {
-      for (;;) {
-        const [n, remaining] = (await this.run(scripts.killallScript, [
-          this.now(),
-          this.keys.prefix,
-          app,
-          KILLALL_BATCH,
-        ])) as [number, number];
-        kill += n;
-        // n counts live sessions only, so a batch of expired ones (n = 0) must not end the loop.
-        // Each batch removes what it examined; stop when nothing is left or when sessions are
-        // created faster than they are killed (then the index does not shrink).
-        if (remaining === 0 || remaining >= previous) break;
-        previous = remaining;
-      }
+      return { kill: await this.run(() => this.engine.killall(this.now(), app)) };
     } finally {
       this.cache?.invalidateApp(app);
     }
-    return { kill };
   }
 
   /** `"PONG"` when Redis answers. */
@@ -325,10 +282,9 @@ export class RedisSessions<D = DefaultData> {
       cachemax: this.options.cachemax,
       cachemaxBytes: this.options.cachemaxBytes,
       ...(this.options.clock ? { now: () => (this.options.clock?.() ?? 0) * 1000 } : {}),
-      touch: (app, tokens) =>
-        this.run(scripts.touchScript, [this.now(), this.keys.prefix, app, ...tokens]),
+      touch: (app, tokens) => this.run(() => this.engine.touch(this.now(), app, tokens)),
     });
-    cache.attach(sub, this.keys.cacheChannel());
+    cache.attach(sub, this.engine.channel);
     return cache;
   }
 
@@ -343,9 +299,9 @@ export class RedisSessions<D = DefaultData> {
     ]).finally(() => clearTimeout(timer));
   }
 
-  private async run(script: Script, args: (string | number)[]): Promise<unknown> {
+  private async run<T>(op: () => Promise<T>): Promise<T> {
     try {
-      return await this.guard(script.run(this.redis, [], args));
+      return await this.guard(op());
     } catch (err) {
       throw this.translate(err);
     }

@@ -1,16 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { debuglog } from "node:util";
-import type { KeyLayout } from "./keys.js";
+import type { SessionEngine } from "./engine.js";
 import type { RedisClient } from "./script.js";
-import { wipeScript } from "./scripts.js";
 import type { Seconds } from "./types.js";
 
 const debug = debuglog("express-redis-sessions");
-
-/** Sessions examined per script call: keeps every call short so Redis is never blocked. */
-export const WIPE_BATCH = 500;
-/** Batches per wipe run; the rest waits for the next run. */
-const MAX_BATCHES = 200;
 
 /**
  * Removes expired sessions every `interval` seconds. Across all processes sharing a namespace,
@@ -23,7 +17,7 @@ export class Wiper {
 
   constructor(
     private readonly client: RedisClient,
-    private readonly keys: KeyLayout,
+    private readonly engine: SessionEngine,
     private readonly interval: Seconds,
     private readonly now: () => string,
   ) {}
@@ -43,7 +37,9 @@ export class Wiper {
   }
 
   /** One wipe if this process gets the lease (or `force`); resolves to the sessions removed. */
-  run(force = false): Promise<number> {
+  async run(force = false): Promise<number> {
+    // A forced run waits for a timer run in flight (which may have lost the lease) and then wipes.
+    if (force && this.running) await this.running.catch(() => 0);
     this.running ??= this.wipe(force).finally(() => {
       this.running = undefined;
     });
@@ -54,7 +50,7 @@ export class Wiper {
     if (!force) {
       const leaseMs = Math.max(1000, Math.floor(this.interval * 900));
       const got = await this.client
-        .set(this.keys.wipeLease(), this.owner, "PX", leaseMs, "NX")
+        .set(this.engine.lease, this.owner, "PX", leaseMs, "NX")
         .catch((err: Error) => {
           // Out of memory, Redis refuses the lease (SET) but not the wipe (deletes), which is
           // what frees memory; wiping without the lease is safe, each removal is re-checked.
@@ -63,16 +59,7 @@ export class Wiper {
         });
       if (got !== "OK") return 0;
     }
-    let removed = 0;
-    for (let i = 0; i < MAX_BATCHES; i++) {
-      const [n, examined] = (await wipeScript.run(
-        this.client,
-        [this.keys.expiries()],
-        [this.now(), this.keys.prefix, WIPE_BATCH],
-      )) as [number, number];
-      removed += n;
-      if (examined < WIPE_BATCH) break;
-    }
+    const removed = await this.engine.wipe(this.now());
     if (removed) debug("wiped %d expired sessions", removed);
     return removed;
   }
