@@ -1,0 +1,68 @@
+import type { ServerResponse } from "node:http";
+import type { Router } from "express";
+import { storeError } from "../errors.js";
+import type { RedisSessions } from "../store.js";
+import type { Data } from "../types.js";
+import { ADMIN_CSS, ADMIN_HTML, ADMIN_JS } from "./admin-page.js";
+import { listApps } from "./apps.js";
+import type { Middleware } from "./auth.js";
+import { sendError, sendJson, toErrorReply } from "./errors.js";
+
+/** What the dashboard needs from the router that mounts it. */
+export interface AdminOptions {
+  store: RedisSessions<Data>;
+  /** The API-key check; never empty here (the router refuses `admin` without a key). */
+  guard: Middleware[];
+}
+
+// The page loads nothing from elsewhere and runs no inline code; it may not be framed.
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+function sendStatic(res: ServerResponse, type: string, body: string): void {
+  res.statusCode = 200;
+  res.setHeader("Content-Type", `${type}; charset=utf-8`);
+  res.setHeader("Content-Length", Buffer.byteLength(body));
+  res.setHeader("Content-Security-Policy", CSP);
+  res.setHeader("X-Content-Type-Options", "nosniff");
+  res.setHeader("X-Frame-Options", "DENY");
+  res.setHeader("Referrer-Policy", "no-referrer");
+  res.setHeader("Cache-Control", "no-cache");
+  res.end(body);
+}
+
+/**
+ * Mounts the dashboard at `/admin/`. The page and its two assets are static and hold no data,
+ * so they are served without the key; the page asks for the key and sends it (as `x-api-key`)
+ * with every call, and each call goes through the key check. No cookie is used, so there is
+ * nothing for a cross-site request to ride on.
+ */
+export function mountAdmin(router: Router, { store, guard }: AdminOptions): void {
+  router.get("/admin", (req, res) => {
+    const path = (req.url ?? "").split("?")[0] ?? "";
+    if (!path.endsWith("/")) {
+      // Relative, so it stays under whatever prefix the router is mounted at (and is no open redirect).
+      res.statusCode = 302;
+      res.setHeader("Location", "admin/");
+      res.end();
+      return;
+    }
+    sendStatic(res, "text/html", ADMIN_HTML);
+  });
+  router.get("/admin/admin.js", (_req, res) => sendStatic(res, "text/javascript", ADMIN_JS));
+  router.get("/admin/admin.css", (_req, res) => sendStatic(res, "text/css", ADMIN_CSS));
+  router.get("/admin/api/apps", ...guard, (_req, res) => {
+    listApps(store.redis, store.keys).then(
+      (list) => sendJson(res, 200, list),
+      (err: unknown) => sendError(res, toErrorReply(storeError(err))),
+    );
+  });
+}
