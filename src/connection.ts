@@ -11,8 +11,11 @@ export interface ConnectionOptions {
   client?: RedisClient | undefined;
   /** A Redis URL or ioredis options; merged over the bounded defaults below. */
   redis?: string | RedisOptions | undefined;
-  /** redis-sessions v4's node-redis options: only `url` and `database` are read. */
-  options?: { url?: string | undefined; database?: number | undefined } | undefined;
+  /**
+   * redis-sessions v4's node-redis options: `url`, `database`, `username`, `password` and
+   * `socket.{host, port, path, tls}` are read.
+   */
+  options?: NodeRedisOptions | undefined;
   /** @default "127.0.0.1" */
   host?: string | undefined;
   /** @default 6379 */
@@ -22,6 +25,40 @@ export interface ConnectionOptions {
    * @default 1000
    */
   timeout?: Milliseconds | undefined;
+  /**
+   * Sends commands issued in the same tick as one pipeline (ioredis `enableAutoPipelining`):
+   * more throughput under concurrency, a little more latency when idle.
+   * @default false
+   */
+  autoPipelining?: boolean | undefined;
+}
+
+/** The part of node-redis' client options that redis-sessions 4 users pass as `options`. */
+export interface NodeRedisOptions {
+  url?: string | undefined;
+  database?: number | undefined;
+  username?: string | undefined;
+  password?: string | undefined;
+  socket?:
+    | {
+        host?: string | undefined;
+        port?: number | undefined;
+        path?: string | undefined;
+        tls?: boolean | undefined;
+      }
+    | undefined;
+}
+
+function fromNodeRedis(o: NodeRedisOptions): RedisOptions {
+  const out: RedisOptions = {};
+  if (o.database !== undefined) out.db = o.database;
+  if (o.username !== undefined) out.username = o.username;
+  if (o.password !== undefined) out.password = o.password;
+  if (o.socket?.host !== undefined) out.host = o.socket.host;
+  if (o.socket?.port !== undefined) out.port = o.socket.port;
+  if (o.socket?.path !== undefined) out.path = o.socket.path;
+  if (o.socket?.tls) out.tls = {};
+  return out;
 }
 
 /**
@@ -67,21 +104,21 @@ export function connect(opts: ConnectionOptions, timeout: Milliseconds): Connect
       },
     };
   }
-  const defaults = boundedDefaults(timeout);
+  const defaults = {
+    ...boundedDefaults(timeout),
+    ...(opts.autoPipelining ? { enableAutoPipelining: true } : {}),
+  };
   let client: Redis;
   if (typeof opts.redis === "string") client = new Redis(opts.redis, defaults);
   else if (opts.redis) client = new Redis({ ...defaults, ...opts.redis });
   else if (opts.options?.url) {
-    client = new Redis(opts.options.url, {
-      ...defaults,
-      ...(opts.options.database === undefined ? {} : { db: opts.options.database }),
-    });
+    client = new Redis(opts.options.url, { ...defaults, ...fromNodeRedis(opts.options) });
   } else {
     client = new Redis({
       ...defaults,
       host: opts.host ?? "127.0.0.1",
       port: opts.port ?? 6379,
-      ...(opts.options?.database === undefined ? {} : { db: opts.options.database }),
+      ...fromNodeRedis(opts.options ?? {}),
     });
   }
   // Without a listener, a dropped connection would crash the process (redis-sessions 4 did).

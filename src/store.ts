@@ -81,6 +81,8 @@ export class RedisSessions<D = DefaultData> {
   private readonly now: () => string;
   private readonly deadline: number | undefined;
   private closed = false;
+  private timeoutsInARow = 0;
+  private lastForcedReconnect = 0;
 
   /** @throws {TypeError} when an option is invalid. */
   constructor(options: StoreOptions = {}) {
@@ -301,10 +303,28 @@ export class RedisSessions<D = DefaultData> {
 
   private async run<T>(op: () => Promise<T>): Promise<T> {
     try {
-      return await this.guard(op());
+      const result = await this.guard(op());
+      this.timeoutsInARow = 0;
+      return result;
     } catch (err) {
-      throw this.translate(err);
+      const error = this.translate(err);
+      if (error.code === "ERS_STORE_TIMEOUT") this.timedOut();
+      throw error;
     }
+  }
+
+  /**
+   * ioredis never notices a connection whose packets vanish (a black hole, a dropped NAT entry):
+   * every command just times out, for as long as TCP keepalive takes to give up. After a few
+   * timeouts in a row, drop our connection and reconnect; a healthy path answers at once.
+   */
+  private timedOut(): void {
+    if (!this.connection.owned || ++this.timeoutsInARow < 3) return;
+    const now = Date.now();
+    if (now - this.lastForcedReconnect < 2 * this.options.timeout) return;
+    this.lastForcedReconnect = now;
+    this.timeoutsInARow = 0;
+    this.redis.disconnect(true);
   }
 
   private translate(err: unknown): RedisSessionsError {

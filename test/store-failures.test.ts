@@ -282,6 +282,35 @@ describe("lost replies and black holes (TCP proxy)", () => {
       await hole.close();
     }
   });
+
+  it("recovers from a black hole: after timeouts in a row it drops the dead connection", async () => {
+    const hole = await startTcpProxy(server.port);
+    try {
+      const rs = open(hole.url);
+      const { token } = await rs.create({ ...base, id: "user1" });
+      hole.setMode({ kind: "blackhole" });
+      // The swallowed requests never get replies: on the old connection every later reply would
+      // be matched to an older, timed-out command, so only a new connection can recover.
+      for (let i = 0; i < 3; i++) {
+        await expect(rs.get({ app: "test", token })).rejects.toMatchObject({
+          code: "ERS_STORE_TIMEOUT",
+        });
+      }
+      hole.setMode({ kind: "pass" });
+      const healed = performance.now();
+      let session = null;
+      while (!session) {
+        session = await rs.get({ app: "test", token }).catch(() => null);
+        if (performance.now() - healed > 10 * TIMEOUT) break;
+      }
+      expect(session?.id).toBe("user1");
+      console.log(
+        `black hole: first success ${Math.round(performance.now() - healed)} ms after the path healed`,
+      );
+    } finally {
+      await hole.close();
+    }
+  });
 });
 
 describe("out of memory", () => {
