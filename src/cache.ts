@@ -5,6 +5,12 @@ import type { Seconds, Session } from "./types.js";
 
 const debug = debuglog("express-redis-sessions");
 
+/**
+ * The longest a cache hit waits before its activity refresh is due, in seconds: sessions live at
+ * least 10 s, so refreshing every 5 s keeps a user served from memory alive.
+ */
+export const MAX_TOUCH_INTERVAL = 5;
+
 /** Touches are collected this long and then sent as one script call per app. */
 const TOUCH_BATCH_MS = 200;
 
@@ -86,8 +92,7 @@ export class SessionCache {
     this.ttlMs = options.cachetime * 1000;
     this.touch = options.touch;
     this.now = options.now ?? Date.now;
-    // Sessions live at least 10 s; touching every ≤ 5 s keeps a cached user alive.
-    this.touchEveryMs = Math.max(1000, Math.min(this.ttlMs, 5000));
+    this.touchEveryMs = Math.max(1000, Math.min(this.ttlMs, MAX_TOUCH_INTERVAL * 1000));
     this.lru = new LRUCache<string, Entry>({
       max: options.cachemax,
       ttl: this.ttlMs,

@@ -3,6 +3,7 @@
  * `invalidValue`), plus our own for limits and for failures of Redis itself.
  */
 export type ErrorName =
+  | "noSession"
   | "missingParameter"
   | "invalidFormat"
   | "invalidValue"
@@ -15,6 +16,7 @@ export type ErrorCode =
   | "ERS_MISSING_ID"
   | "ERS_MISSING_IP"
   | "ERS_MISSING_TOKEN"
+  | "ERS_NO_SESSION"
   | "ERS_MISSING_D"
   | "ERS_INVALID_APP"
   | "ERS_INVALID_ID"
@@ -64,6 +66,7 @@ export class RedisSessionsError extends Error {
 
 function statusOf(name: ErrorName): number {
   if (name === "storeUnavailable") return 503;
+  if (name === "noSession") return 401;
   if (name === "limitExceeded") return 413;
   return 400;
 }

@@ -255,9 +255,24 @@ for a = 7, #ARGV, 3 do
     byKey[k] = #list
   end
 end
-local parts, count = {}, 0
+-- JavaScript objects list integer-like keys ("0", "7", "10"; below 2^32 - 1) first, ascending,
+-- then the others in insertion order; JSON.stringify of redis-sessions' merged object does too.
+local indexed, named = {}, {}
 for _, e in ipairs(list) do
   if e then
+    local k = e[1]
+    if k and (k == '0' or (#k <= 10 and string.find(k, '^[1-9]%d*$')
+        and tonumber(k) < 4294967295)) then
+      indexed[#indexed + 1] = e
+    else
+      named[#named + 1] = e
+    end
+  end
+end
+table.sort(indexed, function(a, b) return tonumber(a[1]) < tonumber(b[1]) end)
+local parts, count = {}, 0
+for _, group in ipairs({ indexed, named }) do
+  for _, e in ipairs(group) do
     count = count + 1
     parts[count] = e[2] .. ':' .. e[3]
   end
@@ -332,9 +347,12 @@ for _, m in ipairs(members) do
   local token, id = string.sub(m, 1, 64), string.sub(m, 66)
   local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
   if f[1] == id and alive(now, f[2], f[3]) then n = n + 1 end
-  if f[1] == id or not f[1] then remove(p, ns, app, token, id, ns .. 'cache') end
-  -- Always drop the member itself (even a malformed one), so every batch makes progress.
-  redis.call('ZREM', p .. '_sessions', m)
+  if f[1] == id or not f[1] then
+    remove(p, ns, app, token, id, ns .. 'cache')
+  else
+    -- Drop the member itself (even a malformed one), so every batch makes progress.
+    redis.call('ZREM', p .. '_sessions', m)
+  end
 end
 local remaining = redis.call('ZCARD', p .. '_sessions')
 if remaining == 0 then redis.call('DEL', p .. '_users') end

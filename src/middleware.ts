@@ -1,0 +1,108 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { LifetimeContext } from "./cookie-lifetime.js";
+import {
+  type MiddlewareOptions,
+  type ResolvedMiddlewareOptions,
+  resolveMiddlewareOptions,
+} from "./middleware-options.js";
+import type { StoreOptions } from "./options.js";
+import { isRequestSession, RequestSession, type SessionContext } from "./request-session.js";
+import { RedisSessions } from "./store.js";
+import { readToken } from "./token-source.js";
+import type { DefaultData, Seconds } from "./types.js";
+
+/** Connect's `next`: call it once, with an error to skip to the error handlers. */
+export type NextFunction = (err?: unknown) => void;
+
+/** A request after the middleware ran (for `node:http` and Connect; Express is augmented). */
+export type RequestWithSession<D = DefaultData> = IncomingMessage & { rs: RequestSession<D> };
+
+/** The middleware: a Connect/Express handler that also exposes its store. */
+export interface RedisSessionsMiddleware<D = DefaultData> {
+  (req: IncomingMessage, res: ServerResponse, next: NextFunction): void;
+  /** The store behind `req.rs`: the one you passed, or the one created from your options. */
+  readonly store: RedisSessions<D>;
+}
+
+function isStore(value: object): value is RedisSessions<never> {
+  // Duck-typed rather than instanceof, so a store from another copy of the package works.
+  const s = value as Partial<Record<string, unknown>>;
+  return (
+    typeof s.get === "function" &&
+    typeof s.create === "function" &&
+    typeof s.kill === "function" &&
+    typeof s.options === "object"
+  );
+}
+
+function resolveStore<D>(store: unknown): RedisSessions<D> {
+  if (store === undefined) return new RedisSessions<D>();
+  if (typeof store !== "object" || store === null || Array.isArray(store)) {
+    throw new TypeError(
+      `express-redis-sessions: option "store" must be a RedisSessions or store options (received ${String(store)})`,
+    );
+  }
+  if (isStore(store)) return store as unknown as RedisSessions<D>;
+  return new RedisSessions<D>(store as StoreOptions);
+}
+
+function contextOf<D>(store: RedisSessions<D>, options: ResolvedMiddlewareOptions) {
+  const { clock, cachetime, timeout } = store.options;
+  const lifetime: LifetimeContext = { cachetime, timeoutMs: timeout };
+  const now: () => Seconds = clock ? () => clock() : () => Date.now() / 1000;
+  return { store, options, lifetime, now } satisfies SessionContext<D>;
+}
+
+/**
+ * Creates the session middleware. It gives every request `req.rs` (a {@link RequestSession})
+ * and touches Redis only when a route calls one of its methods, so static files and anonymous
+ * pages cost nothing. The token is read from the cookie, then the header, then
+ * `Authorization: Bearer`, never from the query string, and must be well-formed before it is
+ * ever sent to Redis.
+ *
+ * @throws {TypeError} when an option is invalid; the message names it.
+ * @example
+ * const app = express();
+ * app.use(redisSessions({ app: "webapp", store: { redis: process.env.REDIS_URL } }));
+ * app.post("/login", async (req, res) => {
+ *   await req.rs.upsert(user.id, { name: user.name });
+ *   res.redirect("/");
+ * });
+ */
+export function redisSessions<D = DefaultData>(
+  options: MiddlewareOptions<D>,
+): RedisSessionsMiddleware<D> {
+  const resolved = resolveMiddlewareOptions(options);
+  // Options first: a bad option must not leave a Redis connection behind.
+  const store = resolveStore<D>(options.store);
+  const ctx = contextOf(store, resolved);
+  const { cookie, header, bearer } = resolved;
+
+  function redisSessionsMiddleware(
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: NextFunction,
+  ): void {
+    const target = req as Partial<RequestWithSession<D>>;
+    // Mounted twice (or on a sub-app too): the first instance wins.
+    if (isRequestSession(target.rs)) {
+      next();
+      return;
+    }
+    try {
+      const app = resolved.app(req);
+      const cookieName = app && cookie ? cookie.name(app) : null;
+      const found = app
+        ? readToken(req, { cookie: cookieName ?? false, header, bearer })
+        : { token: null, source: null, cookiePresent: false };
+      target.rs = new RequestSession<D>(req, res, ctx, app, found, cookieName);
+    } catch (err) {
+      next(err);
+      return;
+    }
+    next();
+  }
+
+  Object.defineProperty(redisSessionsMiddleware, "store", { value: store, enumerable: true });
+  return redisSessionsMiddleware as RedisSessionsMiddleware<D>;
+}

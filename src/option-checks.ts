@@ -1,0 +1,41 @@
+/** Shared checks for option validation: every failure is a TypeError that names the option. */
+
+/** RFC 7230 token characters: what a cookie name and a header name may contain. */
+export const TOKEN_CHARS = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
+
+/** A received value, as error messages show it. */
+export function shown(value: unknown): string {
+  if (typeof value === "function") return "a function";
+  if (typeof value === "string") return JSON.stringify(value);
+  try {
+    return typeof value === "object" && value !== null ? JSON.stringify(value) : String(value);
+  } catch {
+    return typeof value;
+  }
+}
+
+/** Throws the TypeError for option `name`. */
+export function fail(name: string, expected: string, received: unknown): never {
+  throw new TypeError(
+    `express-redis-sessions: option "${name}" must be ${expected} (received ${shown(received)})`,
+  );
+}
+
+/** Reads a boolean option. */
+export function bool(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") fail(name, "true or false", value);
+  return value;
+}
+
+/** Rejects keys that are not options (a typo would otherwise be ignored silently). */
+export function checkKeys(obj: object, known: Set<string>, prefix: string): void {
+  for (const key of Object.keys(obj)) {
+    if (known.has(key)) continue;
+    const hint =
+      key === "maxAge" || key === "expires"
+        ? "; the cookie's lifetime follows the session's ttl"
+        : `; known options: ${[...known].join(", ")}`;
+    throw new TypeError(`express-redis-sessions: unknown option "${prefix}${key}"${hint}`);
+  }
+}
