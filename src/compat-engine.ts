@@ -19,9 +19,11 @@ export class CompatEngine implements SessionEngine {
   readonly lease: string;
   private readonly prefix: string;
 
+  /** `timeout`: the budget of one call, EVALSHA and a NOSCRIPT fallback together. */
   constructor(
     private readonly client: RedisClient,
     namespace: string,
+    private readonly timeout?: number,
   ) {
     this.keys = compatLayout(namespace);
     this.prefix = this.keys.prefix;
@@ -153,6 +155,6 @@ export class CompatEngine implements SessionEngine {
   }
 
   private run(script: Script, args: readonly (string | number)[]): Promise<unknown> {
-    return script.run(this.client, [], args);
+    return script.run(this.client, [], args, this.timeout);
   }
 }
