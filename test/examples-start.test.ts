@@ -1,6 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { redisUrl } from "./helpers/context.js";
+import { freePort } from "./helpers/redis-server.js";
 
 /*
  * Each example started as `npm start` starts web-login: a real process on a free port against the
@@ -17,9 +21,13 @@ afterAll(() => {
 });
 
 /** Starts an example and resolves once it has printed `count` URLs. */
-function start(file: string, count = 1): Promise<{ child: ChildProcess; urls: string[] }> {
+function start(
+  file: string,
+  count = 1,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; urls: string[]; output: () => string }> {
   const child = spawn(process.execPath, ["--import", "tsx", file], {
-    env: { ...process.env, PORT: "0", REDIS_URL: redisUrl() },
+    env: { ...process.env, PORT: "0", REDIS_URL: redisUrl(), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.push(child);
@@ -38,7 +46,7 @@ function start(file: string, count = 1): Promise<{ child: ChildProcess; urls: st
       const urls = out.match(/http:\/\/127\.0\.0\.1:\d+\//g);
       if (urls && urls.length >= count) {
         clearTimeout(timer);
-        resolve({ child, urls });
+        resolve({ child, urls, output: () => out + err });
       }
     });
     child.once("exit", (code) => {
@@ -97,5 +105,45 @@ describe.concurrent("examples as processes", () => {
     expect((await fetch(`${urls[0]}me`)).status).toBe(401);
     expect((await fetch(`${urls[1]}legacy/me`)).status).toBe(401);
     expect(await stop(child)).toBe(0);
+  });
+});
+
+describe("npm start on a machine without a running Redis", () => {
+  it("starts a private redis-server, says so, and serves the login page", async () => {
+    const dead = `redis://127.0.0.1:${await freePort()}`;
+    const { child, urls, output } = await start("examples/web-login/server.ts", 1, {
+      REDIS_URL: dead,
+    });
+    expect(output()).toMatch(
+      /Nothing answered at redis:\/\/127\.0\.0\.1:\d+, so a private redis-server/,
+    );
+    const page = await fetch(urls[0] as string);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<form/i);
+    expect(await stop(child)).toBe(0);
+  });
+
+  it("says how to install Redis when there is no redis-server either", async () => {
+    const dead = `redis://127.0.0.1:${await freePort()}`;
+    // A PATH that holds node and nothing else (node may live beside redis-server in /usr/bin).
+    const bin = mkdtempSync(join(tmpdir(), "ers-path-"));
+    symlinkSync(process.execPath, join(bin, "node"));
+    const child = spawn(process.execPath, ["--import", "tsx", "examples/web-login/server.ts"], {
+      env: { ...process.env, PORT: "0", REDIS_URL: dead, PATH: bin },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(child);
+    let out = "";
+    child.stdout?.on("data", (c) => {
+      out += c;
+    });
+    child.stderr?.on("data", (c) => {
+      out += c;
+    });
+    const code = await new Promise((resolve) => child.once("exit", resolve));
+    rmSync(bin, { recursive: true, force: true });
+    expect(code).toBe(1);
+    expect(out).toContain("no redis-server is installed");
+    expect(out).toContain("apt-get install -y redis-server");
   });
 });
