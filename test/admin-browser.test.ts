@@ -1,53 +1,32 @@
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisSessions } from "../src/index.js";
 import { type RunningServer, serve } from "../src/rest/serve.js";
+import { chromiumMissing, launchChromium } from "./helpers/chromium.js";
 import { redisUrl, uniqueNamespace } from "./helpers/context.js";
 
-const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
 const SCREENSHOT = join(dirname(fileURLToPath(import.meta.url)), "..", "docs", "admin.png");
 const KEY = "admin-browser-key-5d1c7a20";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+const missing = chromiumMissing();
+if (missing) console.warn(`[admin-browser] skipped: ${missing}`);
 
-function hasChromium(): boolean {
-  try {
-    accessSync(CHROMIUM, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-const available = hasChromium();
-if (!available) {
-  console.warn(`[admin-browser] skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
-}
-
-describe.skipIf(!available)("admin dashboard in headless Chromium", () => {
+describe.skipIf(missing !== null)("admin dashboard in headless Chromium", () => {
   const namespace = uniqueNamespace("adm");
-  const userDataDir = mkdtempSync(join(tmpdir(), "ers-chromium-"));
   let server: RunningServer;
   let store: RedisSessions;
   let context: BrowserContext;
+  let closeBrowser: (() => Promise<void>) | undefined;
   let page: Page;
   const problems: string[] = [];
   const foreign: string[] = [];
   const failed: string[] = [];
 
   beforeAll(async () => {
-    [server, context] = await Promise.all([
+    let browser: Awaited<ReturnType<typeof launchChromium>>;
+    [server, browser] = await Promise.all([
       serve({
         host: "127.0.0.1",
         port: 0,
@@ -56,13 +35,9 @@ describe.skipIf(!available)("admin dashboard in headless Chromium", () => {
         shutdownTimeout: 1000,
         write: () => {},
       }),
-      chromium.launchPersistentContext(userDataDir, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ARGS,
-        viewport: { width: 1100, height: 760 },
-      }),
+      launchChromium({ viewport: { width: 1100, height: 760 } }),
     ]);
+    ({ context, close: closeBrowser } = browser);
     store = new RedisSessions({ redis: redisUrl(), namespace, wipe: 0 });
     page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(5000);
@@ -83,10 +58,9 @@ describe.skipIf(!available)("admin dashboard in headless Chromium", () => {
   });
 
   afterAll(async () => {
-    await context?.close();
+    await closeBrowser?.();
     await server?.close();
     await store?.quit();
-    rmSync(userDataDir, { recursive: true, force: true });
   });
 
   it("logs in with the key, sees a session made by the store, kills it and sees it gone", async () => {

@@ -1,28 +1,15 @@
-import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../examples/web-login/server.js";
 import { RedisSessions } from "../src/index.js";
 import { listen } from "./helpers/apps.js";
+import { chromiumMissing, launchChromium } from "./helpers/chromium.js";
 import { redisUrl, uniqueNamespace } from "./helpers/context.js";
 
 /*
  * examples/web-login end to end in headless Chromium (Debian's `chromium` package, driven by
  * playwright-core): log in, see the devices, log out everywhere.
  */
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-
-function chromiumMissing(): string | null {
-  try {
-    accessSync(CHROMIUM, constants.X_OK);
-    return null;
-  } catch {
-    return `no Chromium at ${CHROMIUM} (Debian: apt-get install -y chromium; or set CHROMIUM_PATH)`;
-  }
-}
 
 const missing = chromiumMissing();
 if (missing) console.warn(`browser test skipped: ${missing}`);
@@ -33,37 +20,20 @@ describe.skipIf(missing !== null)("web-login in Chromium", () => {
   let close: () => Promise<void>;
   let context: BrowserContext;
   let page: Page;
-  let profileDir: string;
+  let closeBrowser: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
     store = new RedisSessions({ redis: redisUrl(), namespace: uniqueNamespace("br"), wipe: 0 });
     ({ url: base, close } = await listen(createApp({ store: store as RedisSessions<never> })));
-    profileDir = mkdtempSync(join(tmpdir(), "ers-chromium-"));
-    // A persistent context is how Playwright takes a --user-data-dir: a fresh, empty one.
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 20_000,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    ({ context, close: closeBrowser } = await launchChromium());
     page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(5000);
   }, 30_000);
 
   afterAll(async () => {
-    await context?.close();
+    await closeBrowser?.();
     await close?.();
     await store?.quit();
-    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   });
 
   async function sessionCookie() {

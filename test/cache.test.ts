@@ -1,30 +1,19 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RedisSessions } from "../src/index.js";
+import type { RedisSessions } from "../src/index.js";
 import { uniqueNamespace } from "./helpers/context.js";
 import { type RedisServer, startRedisServer } from "./helpers/redis-server.js";
+import { storePool } from "./helpers/stores.js";
+import { until } from "./helpers/wait.js";
 
 const app = "cacheapp";
 let server: RedisServer;
 let raw: Redis;
-const stores: RedisSessions[] = [];
-
-function store(options: ConstructorParameters<typeof RedisSessions>[0] = {}): RedisSessions {
-  const rs = new RedisSessions({ redis: server.url, wipe: 0, ...options });
-  stores.push(rs);
-  return rs;
-}
-
-async function until(check: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const stores = storePool(() => ({ redis: server.url }));
+const store = stores.open;
 
 async function ready(rs: RedisSessions): Promise<RedisSessions> {
-  await until(() => rs.cacheStats().active);
+  await until(() => rs.cacheStats().active, { ms: 3000, what: "the cache to subscribe" });
   return rs;
 }
 
@@ -43,7 +32,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(stores.map((s) => s.quit()));
+  await stores.quitAll();
   raw.disconnect();
   await server.stop();
 });
@@ -111,9 +100,9 @@ describe("cachetime", () => {
     const { token } = await other.create({ app, id: "u1", ip: "::1", d: { a: 1 } });
     expect((await cached.get({ app, token }))?.d).toEqual({ a: 1 });
     await other.set({ app, token, d: { a: 2 } });
-    await until(async () => (await cached.get({ app, token }))?.d?.a === 2);
+    await until(async () => (await cached.get({ app, token }))?.d?.a === 2, { ms: 3000 });
     await other.kill({ app, token });
-    await until(async () => (await cached.get({ app, token })) === null);
+    await until(async () => (await cached.get({ app, token })) === null, { ms: 3000 });
     expect(cached.cacheStats().invalidations).toBeGreaterThanOrEqual(2);
   });
 
@@ -124,7 +113,7 @@ describe("cachetime", () => {
     await cached.get({ app, token });
     expect(cached.cacheStats().size).toBe(1);
     await raw.publish(`${ns}:cache`, `${app}:${token}`);
-    await until(() => cached.cacheStats().size === 0);
+    await until(() => cached.cacheStats().size === 0, { ms: 3000 });
   });
 
   it("expires entries after cachetime and then reads Redis again (r moves on)", async () => {
@@ -132,7 +121,7 @@ describe("cachetime", () => {
     const { token } = await rs.create({ app, id: "u1", ip: "::1" });
     expect((await rs.get({ app, token }))?.r).toBe(1);
     expect((await rs.get({ app, token }))?.r).toBe(1);
-    await until(async () => (await rs.get({ app, token }))?.r === 2, 3000);
+    await until(async () => (await rs.get({ app, token }))?.r === 2, { ms: 3000 });
   });
 
   it("bounds the number of entries by cachemax (least recently used goes first)", async () => {
@@ -174,7 +163,9 @@ describe("cachetime", () => {
     // Eight seconds later the user is still active, served from the cache.
     now += 8;
     expect((await rs.get({ app, token }))?.r).toBe(1);
-    await until(async () => (await raw.hget(`${ns}:${app}:${token}`, "la")) === String(now), 4000);
+    await until(async () => (await raw.hget(`${ns}:${app}:${token}`, "la")) === String(now), {
+      ms: 4000,
+    });
     expect(await raw.zscore(`${ns}:${app}:_users`, "u1")).toBe(String(now));
     expect(await raw.zscore(`${ns}:SESSIONS`, `${app}:${token}:u1`)).toBe(String(now + 10));
     // Past the original expiry (create + 10 s), another process still finds the session alive.
@@ -190,9 +181,9 @@ describe("cachetime", () => {
     expect(rs.cacheStats().size).toBe(1);
     const flushes = rs.cacheStats().flushes;
     await raw.call("CLIENT", "KILL", "TYPE", "pubsub");
-    await until(() => rs.cacheStats().flushes > flushes);
+    await until(() => rs.cacheStats().flushes > flushes, { ms: 3000 });
     expect(rs.cacheStats().size).toBe(0);
-    await until(() => rs.cacheStats().active, 5000);
+    await until(() => rs.cacheStats().active, { ms: 5000 });
     // Works again once resubscribed.
     await rs.get({ app, token });
     await rs.get({ app, token });
@@ -200,11 +191,7 @@ describe("cachetime", () => {
   });
 
   it("reports zero stats and stays out of the way when cachetime is 0", async () => {
-    const rs = store({ namespace: uniqueNamespace() });
-    const { token } = await rs.create({ app, id: "u1", ip: "::1" });
-    expect((await rs.get({ app, token }))?.r).toBe(1);
-    expect((await rs.get({ app, token }))?.r).toBe(2);
-    expect(rs.cacheStats()).toEqual({
+    const none = {
       hits: 0,
       misses: 0,
       invalidations: 0,
@@ -212,6 +199,12 @@ describe("cachetime", () => {
       size: 0,
       bytes: 0,
       active: false,
-    });
+    };
+    const rs = store({ namespace: uniqueNamespace() });
+    expect(rs.cacheStats()).toEqual(none);
+    const { token } = await rs.create({ app, id: "u1", ip: "::1" });
+    expect((await rs.get({ app, token }))?.r).toBe(1);
+    expect((await rs.get({ app, token }))?.r).toBe(2);
+    expect(rs.cacheStats()).toEqual(none);
   });
 });

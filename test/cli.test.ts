@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliProcess, runCli, startServer } from "./helpers/cli-process.js";
 import { rawClient, redisUrl, uniqueNamespace } from "./helpers/context.js";
 import { type RedisServer, startRedisServer } from "./helpers/redis-server.js";
+import { readUntil, until } from "./helpers/wait.js";
 
 // redis-sessions 4 is CommonJS with `exports.default`: Node and Vitest expose it differently.
 const RedisSessionsV4 = ((v4module as unknown as { default?: unknown }).default ??
@@ -33,15 +34,6 @@ async function call(
     parsed = JSON.parse(text);
   } catch {}
   return { status: res.status, body: parsed, text, headers: res.headers };
-}
-
-async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe("CLI: help and refused configurations", () => {
@@ -273,9 +265,10 @@ describe("CLI: serve", () => {
     await server.waitFor(/redis: unavailable/);
 
     await redis.restart();
-    const back = await until(
+    const back = await readUntil(
       () => call(u, "GET", "/health", { key: null }),
       (r) => r.status === 200,
+      { every: 50, what: "/health to answer 200" },
     );
     expect(back.status).toBe(200);
     expect((await call(u, "PUT", "/webapp/create/u?ip=1.1.1.1")).status).toBe(200);
@@ -330,10 +323,7 @@ describe("CLI: serve", () => {
         `Content-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`,
     );
     // "100 Continue" proves that the server has the request before the signal.
-    await until(
-      async () => reply,
-      (r) => r.includes("100 Continue"),
-    );
+    await until(() => reply.includes("100 Continue"), { every: 50, what: "100 Continue" });
     expect(reply).toContain("100 Continue");
     server.child.kill("SIGTERM");
     await server.waitFor(/SIGTERM: shutting down/);

@@ -1,14 +1,12 @@
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
 import v4module from "redis-sessions";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { RedisSessions, type StoreOptions } from "../src/index.js";
+import type { RedisSessions } from "../src/index.js";
+import { runStoreScript } from "./helpers/child.js";
 import { dumpNamespace, rawClient, redisUrl, uniqueNamespace } from "./helpers/context.js";
 import { startRedisServer } from "./helpers/redis-server.js";
+import { fakeClock, storePool, T0 } from "./helpers/stores.js";
+import { until } from "./helpers/wait.js";
 
 /*
  * One test (or more) per defect of redis-sessions 4.0.0 (reference §4), each of which would fail
@@ -20,11 +18,11 @@ const RedisSessionsV4 = ((v4module as unknown as { default?: unknown }).default 
   v4module) as unknown as typeof v4module.default;
 type V4 = InstanceType<typeof RedisSessionsV4>;
 
-const T0 = 1_700_000_000;
 const base = { app: "test", ip: "127.0.0.1" } as const;
 
 let raw: Redis;
-const stores: { quit(): Promise<void> }[] = [];
+const stores = storePool();
+const open = stores.open;
 
 beforeAll(() => {
   raw = rawClient();
@@ -32,32 +30,16 @@ beforeAll(() => {
 afterEach(async () => {
   vi.useRealTimers();
   vi.restoreAllMocks();
-  await Promise.all(stores.splice(0).map((s) => s.quit()));
+  await stores.quitAll();
 });
 afterAll(async () => {
   await raw.quit();
 });
 
-function fakeClock(start = T0) {
-  const clock = { t: start, now: () => clock.t };
-  return clock;
-}
-
-function open(options: StoreOptions = {}): RedisSessions {
-  const store = new RedisSessions({
-    redis: redisUrl(),
-    namespace: uniqueNamespace(),
-    wipe: 0,
-    ...options,
-  });
-  stores.push(store);
-  return store;
-}
-
 /** redis-sessions 4.0.0 itself, for controls; its cache subscriber is closed too on cleanup. */
 function openV4(namespace: string, cachetime = 0): V4 {
   const v4 = new RedisSessionsV4({ options: { url: redisUrl() }, namespace, wipe: 0, cachetime });
-  stores.push({
+  stores.track({
     quit: async () => {
       await v4.quit();
       const sub = (v4 as unknown as { redissub: { quit(): Promise<unknown> } | null }).redissub;
@@ -142,9 +124,7 @@ describe("kill does not count a read", () => {
     try {
       expect(await rs.kill({ app: "test", token: one.token })).toEqual({ kill: 1 });
       const deleted = (args: string[]) => args[0]?.toUpperCase() === "DEL";
-      const until = Date.now() + 3000;
-      while (!seen.some(deleted) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-      expect(seen.some(deleted)).toBe(true);
+      await until(() => seen.some(deleted), { ms: 3000, every: 5, what: "the DEL in MONITOR" });
       const commands = seen.map((args) => args[0]?.toUpperCase());
       expect(commands).not.toContain("HINCRBY");
       expect(commands).not.toContain("ZADD");
@@ -451,21 +431,24 @@ describe("wipe", () => {
     vi.advanceTimersByTime(9_999);
     expect(Object.keys(await dump(ns))).toHaveLength(5);
     vi.advanceTimersByTime(1);
-    const until = Date.now() + 3000;
-    while (Object.keys(await dump(ns)).length > 1 && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await until(async () => Object.keys(await dump(ns)).length <= 1, {
+      ms: 3000,
+      what: "the timer's wipe",
+    });
     expect(Object.keys(await dump(ns))).toEqual([`${ns}:_wipelock`]);
   });
 
   it("the wipe timer does not keep a process alive (a child that never quits exits)", async () => {
-    const { code, stdout, ms } = await runChild(`
+    const { code, stdout, ms } = await runStoreScript(
+      `
       const rs = new RedisSessions({ redis: process.env.REDIS_URL, wipe: 10, namespace: process.env.NS });
       await rs.create({ app: "test", id: "child", ip: "127.0.0.1" });
       console.log("created");
       // no quit(): the wipe interval must not hold the event loop
       rs.redis.disconnect();
-    `);
+    `,
+      { REDIS_URL: redisUrl(), NS: uniqueNamespace() },
+    );
     expect(stdout).toContain("created");
     expect(code).toBe(0);
     expect(ms).toBeLessThan(10_000);
@@ -492,43 +475,3 @@ describe("debris left by redis-sessions 4.0.0 races", () => {
     expect(await dump(ns)).toEqual({});
   });
 });
-
-/** Runs a small ESM script (with RedisSessions imported) in a child process; waits ≤ 15 s. */
-async function runChild(
-  body: string,
-): Promise<{ code: number | null; stdout: string; ms: number }> {
-  const dir = mkdtempSync(join(tmpdir(), "ers-child-"));
-  const file = join(dir, "child.mts");
-  const index = pathToFileURL(resolve("src/index.ts")).href;
-  writeFileSync(file, `import { RedisSessions } from ${JSON.stringify(index)};\n${body}\n`);
-  const started = Date.now();
-  const child = spawn(process.execPath, ["--import", "tsx", file], {
-    cwd: resolve("."),
-    env: { ...process.env, REDIS_URL: redisUrl(), NS: uniqueNamespace() },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr.on("data", (c: Buffer) => {
-    stderr += c.toString();
-  });
-  try {
-    const code = await new Promise<number | null>((done, fail) => {
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        fail(new Error(`child did not exit within 15 s; stdout: ${stdout}; stderr: ${stderr}`));
-      }, 15_000);
-      child.on("exit", (c) => {
-        clearTimeout(timer);
-        done(c);
-      });
-    });
-    if (code !== 0) throw new Error(`child exited with ${code}: ${stderr}`);
-    return { code, stdout, ms: Date.now() - started };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}

@@ -9,15 +9,12 @@ import { RedisSessions } from "../src/index.js";
 import { cookiesNamed } from "./helpers/apps.js";
 import { redisUrl, uniqueNamespace } from "./helpers/context.js";
 import { freePort } from "./helpers/redis-server.js";
+import { storePool } from "./helpers/stores.js";
 
-const stores: { quit(): Promise<void> }[] = [];
-afterAll(() => Promise.all(stores.map((s) => s.quit())));
+const stores = storePool();
+afterAll(() => stores.quitAll());
 
-function store<D>(namespace = uniqueNamespace("ex")): RedisSessions<D> {
-  const s = new RedisSessions<D>({ redis: redisUrl(), namespace, wipe: 0 });
-  stores.push(s);
-  return s;
-}
+const store = <D>(namespace = uniqueNamespace("ex")) => stores.open<D>({ namespace });
 
 describe("examples/web-login", () => {
   let web: ReturnType<typeof createWeb>;
@@ -123,8 +120,9 @@ describe("examples/web-login", () => {
   });
 
   it("answers a 503 page when Redis is unreachable", async () => {
-    const dead = new RedisSessions({ redis: `redis://127.0.0.1:${await freePort()}` });
-    stores.push(dead);
+    const dead = stores.track(
+      new RedisSessions({ redis: `redis://127.0.0.1:${await freePort()}` }),
+    );
     const down = createWeb({ store: dead as RedisSessions<never> });
     const res = await request(down)
       .get("/profile")
@@ -211,8 +209,7 @@ describe("examples/cross-platform", () => {
   beforeAll(() => {
     const namespace = uniqueNamespace("xp");
     shop = createShop({ store: store(namespace) });
-    const v4 = openLegacyStore(redisUrl(), namespace);
-    stores.push(v4);
+    const v4 = stores.track(openLegacyStore(redisUrl(), namespace));
     legacy = createLegacyApp(v4, SHOP);
   });
 

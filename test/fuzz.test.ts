@@ -339,6 +339,35 @@ describe("fuzzing", () => {
       });
     }
 
+    /** What a fuzz run sent: requests, those that reached Redis, and the statuses answered. */
+    interface ProbeStats {
+      requests: number;
+      withRedis: number;
+      statuses: Record<number, number>;
+    }
+
+    /**
+     * Sends one raw request and counts it in `stats`; it must be answered, neither with a 5xx
+     * nor after a hang. Resolves to the number of Redis commands it caused.
+     */
+    async function probe(
+      stats: ProbeStats,
+      commands: { n: number },
+      head: string,
+      body = "",
+    ): Promise<number> {
+      const before = commands.n;
+      const { status, ms } = await rawRequest(head, body);
+      const sent = commands.n - before;
+      stats.requests++;
+      stats.statuses[status] = (stats.statuses[status] ?? 0) + 1;
+      if (sent) stats.withRedis++;
+      expect(status).toBeGreaterThanOrEqual(200);
+      expect(status).toBeLessThan(500);
+      expect(ms).toBeLessThan(1000);
+      return sent;
+    }
+
     // Header values as a client could send them: no CR, LF or NUL (those end or break the line).
     const headerValue = fc
       .oneof(
@@ -351,7 +380,7 @@ describe("fuzzing", () => {
       .map((s) => s.replace(/[\r\n\0]/g, ""));
 
     it("cookie and token headers: never a 5xx or a hang; Redis is asked only for a token-shaped value", async () => {
-      const stats = { requests: 0, withRedis: 0, statuses: {} as Record<number, number> };
+      const stats: ProbeStats = { requests: 0, withRedis: 0, statuses: {} };
       await fc.assert(
         fc.asyncProperty(
           fc.record(
@@ -374,15 +403,7 @@ describe("fuzzing", () => {
             if (h.cookie !== undefined) lines.push(`Cookie: ${h.cookie}`);
             if (h.token !== undefined) lines.push(`X-Session-Token: ${h.token}`);
             if (h.authorization !== undefined) lines.push(`Authorization: ${h.authorization}`);
-            const before = mwCommands.n;
-            const { status, ms } = await rawRequest(lines.join("\r\n"));
-            const sent = mwCommands.n - before;
-            stats.requests++;
-            stats.statuses[status] = (stats.statuses[status] ?? 0) + 1;
-            if (sent) stats.withRedis++;
-            expect(status).toBeGreaterThanOrEqual(200);
-            expect(status).toBeLessThan(500);
-            expect(ms).toBeLessThan(1000);
+            const sent = await probe(stats, mwCommands, lines.join("\r\n"));
             // Redis sees a request only if some header carried a 64-character alphanumeric run.
             const any = `${h.cookie ?? ""} ${h.token ?? ""} ${h.authorization ?? ""}`;
             if (!/[0-9A-Za-z]{64}/.test(any)) expect(sent).toBe(0);
@@ -416,7 +437,7 @@ describe("fuzzing", () => {
     );
 
     it("REST paths and bodies: never a 5xx or a hang; Redis is asked only for a valid app name", async () => {
-      const stats = { requests: 0, withRedis: 0, statuses: {} as Record<number, number> };
+      const stats: ProbeStats = { requests: 0, withRedis: 0, statuses: {} };
       const routes = [
         ["PUT", "create", "id"],
         ["POST", "create", "id"],
@@ -467,15 +488,7 @@ describe("fuzzing", () => {
             const q = query === undefined ? "" : `?${query.replace(/[\s#]/g, "")}`;
             const head = [`${method} ${path}${q} HTTP/1.1`];
             if (payload !== undefined) head.push("Content-Type: application/json");
-            const before = restCommands.n;
-            const { status, ms } = await rawRequest(head.join("\r\n"), payload ?? "");
-            const sent = restCommands.n - before;
-            stats.requests++;
-            stats.statuses[status] = (stats.statuses[status] ?? 0) + 1;
-            if (sent) stats.withRedis++;
-            expect(status).toBeGreaterThanOrEqual(200);
-            expect(status).toBeLessThan(500);
-            expect(ms).toBeLessThan(1000);
+            const sent = await probe(stats, restCommands, head.join("\r\n"), payload ?? "");
             let decoded: string | undefined;
             try {
               decoded = decodeURIComponent(app);

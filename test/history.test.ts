@@ -6,15 +6,16 @@ import {
   adminClient,
   badSamples,
   clientKillType,
-  FaultProxy,
-  type ProxyMode,
+  LIMIT,
   pause,
   report,
   type Sample,
   startRedisServer,
+  TIMEOUT,
   timed,
   watchUnhandled,
 } from "./faults/toolbox.js";
+import { FaultProxy, type ProxyMode } from "./helpers/fault-proxy.js";
 
 /*
  * Jepsen-lite. Several clients, each through its own fault proxy, run random operations on a
@@ -33,8 +34,6 @@ import {
 const APP = "history";
 const CLIENTS = 4;
 const DURATION_MS = 4000;
-const TIMEOUT = 300;
-const LIMIT = TIMEOUT + 150;
 
 type Kind = "get" | "set" | "kill" | "killsoid" | "rotate" | "create";
 

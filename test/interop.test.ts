@@ -9,6 +9,7 @@ import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RedisSessions } from "../src/index.js";
 import { rawClient, redisUrl, uniqueNamespace } from "./helpers/context.js";
+import { readUntil } from "./helpers/wait.js";
 import { Differential, type StepOutcome } from "./upstream/differential.js";
 import {
   fieldOf,
@@ -378,15 +379,9 @@ describe("interop: the deltaTime window of activity and soapp", () => {
 });
 
 describe("interop: caches stay coherent across both stores", () => {
-  async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean) {
-    const deadline = Date.now() + 3000;
-    for (;;) {
-      const value = await read();
-      if (ok(value)) return value;
-      if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
+  /** Interop through the caches is asynchronous (pub/sub): wait for it, 3 s at most. */
+  const until = <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean) =>
+    readUntil(read, ok, { ms: 3000, what });
 
   async function subscribed(channel: string, count: number) {
     await until(

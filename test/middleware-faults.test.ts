@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisSessions } from "../src/index.js";
 import { cookiesNamed, HOSTS, listen, scenarioApp, setCookieLines } from "./helpers/apps.js";
 import { type RedisServer, startRedisServer } from "./helpers/redis-server.js";
+import { until } from "./helpers/wait.js";
 
 /*
  * Redis frozen, killed and restarted under the middleware: every request that touches the
@@ -13,6 +14,8 @@ import { type RedisServer, startRedisServer } from "./helpers/redis-server.js";
 const TIMEOUT = 300;
 // "Does not hang": the store's timeout plus room for a slow CI machine, far below ioredis' 74 s.
 const BOUND = TIMEOUT + 1500;
+/** How long service may take to come back by itself. */
+const recovery = { ms: 10_000, every: 25, what: "service to come back" };
 
 let server: RedisServer;
 let store: RedisSessions;
@@ -35,16 +38,6 @@ async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }
   const start = performance.now();
   const value = await run();
   return { value, ms: performance.now() - start };
-}
-
-/** Polls until `check` passes, or fails after `ms`. */
-async function eventually(check: () => Promise<boolean>, ms = 10_000): Promise<number> {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > ms) throw new Error(`no recovery within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return Date.now() - start;
 }
 
 describe.each(HOSTS)("Redis failures under %s", (host) => {
@@ -95,7 +88,7 @@ describe.each(HOSTS)("Redis failures under %s", (host) => {
     } finally {
       server.thaw();
     }
-    await eventually(async () => (await request(base).get("/get").set("Cookie", cookie)).ok);
+    await until(async () => (await request(base).get("/get").set("Cookie", cookie)).ok, recovery);
     const back = await request(base).get("/get").set("Cookie", cookie).expect(200);
     expect(back.body.session?.id).toBe("frozen-user");
   });
@@ -114,9 +107,9 @@ describe.each(HOSTS)("Redis failures under %s", (host) => {
     } finally {
       await server.restart();
     }
-    const recoveredIn = await eventually(
-      async () => (await request(base).get("/get").set("Cookie", cookie)).ok,
-    );
+    const restarted = Date.now();
+    await until(async () => (await request(base).get("/get").set("Cookie", cookie)).ok, recovery);
+    const recoveredIn = Date.now() - restarted;
     expect(recoveredIn).toBeLessThan(5000);
     // No persistence: the session is gone, so its cookie is cleared now, not during the outage.
     const stale = await request(base).get("/get").set("Cookie", cookie).expect(200);

@@ -13,15 +13,15 @@ import {
 import { buildApp, cookiesNamed, HOSTS, scenarioApp, setCookieLines } from "./helpers/apps.js";
 import { redisUrl, uniqueNamespace } from "./helpers/context.js";
 import { freePort } from "./helpers/redis-server.js";
+import { storePool } from "./helpers/stores.js";
 
 let store: RedisSessions;
-const stores: RedisSessions[] = [];
+const stores = storePool();
 
 beforeAll(() => {
-  store = new RedisSessions({ redis: redisUrl(), namespace: uniqueNamespace("mwo"), wipe: 0 });
-  stores.push(store);
+  store = stores.open({ namespace: uniqueNamespace("mwo") });
 });
-afterAll(() => Promise.all(stores.map((s) => s.quit())));
+afterAll(() => stores.quitAll());
 
 function app(options: Omit<MiddlewareOptions, "store">, host: (typeof HOSTS)[number] = "express5") {
   return scenarioApp(host, { store, ...options }).app;
@@ -216,7 +216,7 @@ describe("option validation", () => {
 
   it("accepts store options and exposes the store it created", async () => {
     const mw = redisSessions({ app: "own", store: { redis: redisUrl(), namespace: "mwown" } });
-    stores.push(mw.store);
+    stores.track(mw.store);
     expect(mw.store).toBeInstanceOf(RedisSessions);
     expect(mw.store.options.namespace).toBe("mwown");
     expect(await mw.store.ping()).toBe("PONG");
@@ -374,13 +374,7 @@ describe("store option", () => {
   });
 
   it("with a cache lengthens the cookie by the cache's refresh delay", async () => {
-    const cached = new RedisSessions({
-      redis: redisUrl(),
-      namespace: uniqueNamespace("mwc"),
-      wipe: 0,
-      cachetime: 5,
-    });
-    stores.push(cached);
+    const cached = stores.open({ namespace: uniqueNamespace("mwc"), cachetime: 5 });
     const res = await request(scenarioApp("http", { app: "webapp", store: cached }).app)
       .post("/upsert")
       .send({ id: "c" })
@@ -395,8 +389,9 @@ describe("onStoreError", () => {
 
   beforeAll(async () => {
     // Nothing listens on this port: every command fails at once (connection refused).
-    dead = new RedisSessions({ redis: `redis://127.0.0.1:${await freePort()}`, timeout: 300 });
-    stores.push(dead);
+    dead = stores.track(
+      new RedisSessions({ redis: `redis://127.0.0.1:${await freePort()}`, timeout: 300 }),
+    );
   });
 
   it.each(HOSTS)(
@@ -463,8 +458,9 @@ describe("loadSession and requireSession", () => {
   );
 
   it("pass a 503 to next when Redis fails", async () => {
-    const dead = new RedisSessions({ redis: `redis://127.0.0.1:${await freePort()}` });
-    stores.push(dead);
+    const dead = stores.track(
+      new RedisSessions({ redis: `redis://127.0.0.1:${await freePort()}` }),
+    );
     const mw = redisSessions({ app: "webapp", store: dead });
     const web = buildApp("connect", mw, { before: [loadSession()] });
     const res = await request(web).get("/get").set("X-Session-Token", "D".repeat(64));

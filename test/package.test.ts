@@ -4,13 +4,13 @@
  * `require` from a .cjs file (require(esm), Node >= 20.19) both work against Redis without a
  * warning, the CLI runs, and the declarations type-check a TypeScript consumer under nodenext.
  */
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runProcess } from "./helpers/child.js";
 import { redisUrl, uniqueNamespace } from "./helpers/context.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -19,32 +19,9 @@ const TSC = require.resolve("typescript/bin/tsc");
 const TYPE_ROOTS = join(ROOT, "node_modules", "@types");
 const NAME = "express-redis-sessions";
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to completion (killed after `limitMs`) and never throws on a bad exit. */
-function run(cmd: string, args: string[], cwd: string, limitMs = 60_000): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env: { ...process.env, NODE_OPTIONS: "" } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), limitMs);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** Runs a command to completion (killed after 60 s) without the test runner's NODE_OPTIONS. */
+const run = (cmd: string, args: string[], cwd: string) =>
+  runProcess(cmd, args, { cwd, env: { ...process.env, NODE_OPTIONS: "" } });
 
 /** Every relative path a package.json field points at (main, types, exports, bin). */
 function targets(pkg: Record<string, unknown>): string[] {

@@ -1,9 +1,10 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisSessions } from "../src/index.js";
 import { type RunningServer, serve } from "../src/rest/serve.js";
+import { runProcess } from "./helpers/child.js";
 import { redisUrl, uniqueNamespace } from "./helpers/context.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -12,23 +13,9 @@ const KEY = "python-client-key-93b1f2";
 const python = ["python3", "python"].find((bin) => spawnSync(bin, ["--version"]).status === 0);
 if (!python) console.warn("[rest-python-client] skipped: no python3 or python on PATH");
 
-function run(
-  env: Record<string, string>,
-): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(python ?? "python3", [SCRIPT], { env: { ...process.env, ...env } });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      err += c.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, out, err }));
-  });
-}
+/** Runs the example client with `env` added to the environment. */
+const run = (env: Record<string, string>) =>
+  runProcess(python ?? "python3", [SCRIPT], { env: { ...process.env, ...env } });
 
 describe.skipIf(!python)("examples/python-client.py", () => {
   const namespace = uniqueNamespace("py");
@@ -53,14 +40,14 @@ describe.skipIf(!python)("examples/python-client.py", () => {
   });
 
   it("creates, reads, updates and kills a session through the server (standard library only)", async () => {
-    const { code, out, err } = await run({
+    const { code, stdout, stderr } = await run({
       ERS_URL: server.url,
       ERS_API_KEY: KEY,
       ERS_APP: "pyapp",
     });
-    expect(err).toBe("");
+    expect(stderr).toBe("");
     expect(code).toBe(0);
-    const steps = out
+    const steps = stdout
       .trim()
       .split("\n")
       .map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -91,12 +78,12 @@ describe.skipIf(!python)("examples/python-client.py", () => {
   });
 
   it("reports the server's 401 as an error when the key is wrong", async () => {
-    const { code, err } = await run({
+    const { code, stderr } = await run({
       ERS_URL: server.url,
       ERS_API_KEY: "wrong",
       ERS_APP: "pyapp",
     });
     expect(code).not.toBe(0);
-    expect(err).toMatch(/SessionsError: 401 unauthorized \(ERS_UNAUTHORIZED\)/);
+    expect(stderr).toMatch(/SessionsError: 401 unauthorized \(ERS_UNAUTHORIZED\)/);
   });
 });

@@ -12,6 +12,7 @@ import {
 } from "../src/index.js";
 import { redisUrl, uniqueNamespace } from "./helpers/context.js";
 import { startRedisServer } from "./helpers/redis-server.js";
+import { readUntil } from "./helpers/wait.js";
 
 // Express 4 is installed under the alias express4 (untyped): it has Express 5's shape for this use.
 const express4 = createRequire(import.meta.url)("express4") as typeof express;
@@ -487,13 +488,11 @@ describe("Redis down", () => {
       expect(health.body).toMatchObject({ status: "unavailable", redis: "down" });
       expect((await request(app).get("/ping")).status).toBe(503);
       await redis.restart();
-      const until = Date.now() + 5000;
-      let status = 0;
-      while (Date.now() < until) {
-        status = (await request(app).get("/health")).status;
-        if (status === 200) break;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      const status = await readUntil(
+        async () => (await request(app).get("/health")).status,
+        (s) => s === 200,
+        { every: 50, what: "/health to answer 200" },
+      );
       expect(status).toBe(200);
     } finally {
       await r.close();

@@ -1,9 +1,4 @@
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, type MockInstance, vi } from "vitest";
 import {
@@ -12,9 +7,12 @@ import {
   RedisSessionsError,
   type StoreOptions,
 } from "../src/index.js";
+import { runStoreScript } from "./helpers/child.js";
 import { uniqueNamespace } from "./helpers/context.js";
+import { FaultProxy } from "./helpers/fault-proxy.js";
 import { freePort, type RedisServer, startRedisServer } from "./helpers/redis-server.js";
-import { startTcpProxy, type TcpProxy } from "./helpers/tcp-proxy.js";
+import { storePool } from "./helpers/stores.js";
+import { retry, until } from "./helpers/wait.js";
 
 /*
  * Redis failing under the store: refused connections, a frozen server, a lost reply, a black hole,
@@ -27,7 +25,7 @@ const BOUND = TIMEOUT + 1000;
 const base = { app: "test", ip: "127.0.0.1" } as const;
 
 let server: RedisServer;
-const stores: RedisSessions[] = [];
+const stores = storePool(() => ({ timeout: TIMEOUT }));
 const unhandled: unknown[] = [];
 const onUnhandled = (err: unknown) => unhandled.push(err);
 let consoleError: MockInstance<typeof console.error>;
@@ -43,36 +41,12 @@ afterAll(async () => {
   process.off("uncaughtException", onUnhandled);
   process.off("unhandledRejection", onUnhandled);
   consoleError.mockRestore();
-  await Promise.all(stores.map((s) => s.quit()));
+  await stores.quitAll();
   await server.stop();
 });
 
-function open(url: string, options: StoreOptions = {}): RedisSessions {
-  const store = new RedisSessions({
-    redis: url,
-    namespace: uniqueNamespace(),
-    wipe: 0,
-    timeout: TIMEOUT,
-    ...options,
-  });
-  stores.push(store);
-  return store;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Retries `fn` until it resolves; rejects with the last error after `deadlineMs`. */
-async function poll<T>(fn: () => Promise<T>, deadlineMs = 5000): Promise<{ value: T; ms: number }> {
-  const started = performance.now();
-  for (;;) {
-    try {
-      return { value: await fn(), ms: performance.now() - started };
-    } catch (err) {
-      if (performance.now() - started > deadlineMs) throw err;
-    }
-    await sleep(10);
-  }
-}
+/** A store on `url` in a namespace of its own, with the short timeout of this file. */
+const open = (url: string, options: StoreOptions = {}) => stores.open({ redis: url, ...options });
 
 interface Outcome {
   call: string;
@@ -131,7 +105,7 @@ describe("Redis down (connection refused)", () => {
     expect(performance.now() - started).toBeLessThan(BOUND);
     const late = await startRedisServer({ port });
     try {
-      const { value, ms } = await poll(() => rs.create({ ...base, id: "user1" }));
+      const { value, ms } = await retry(() => rs.create({ ...base, id: "user1" }));
       expect((await rs.get({ app: "test", token: value.token }))?.id).toBe("user1");
       // Reconnect backoff is capped at 500 ms.
       expect(ms).toBeLessThan(1500);
@@ -156,7 +130,7 @@ describe("Redis down (connection refused)", () => {
     expect(isStoreError(err)).toBe(true);
 
     await server.restart();
-    const { value, ms } = await poll(() => rs.create({ ...base, id: "user2" }));
+    const { value, ms } = await retry(() => rs.create({ ...base, id: "user2" }));
     expect(value.token).toMatch(/^[0-9A-Za-z]{64}$/);
     expect(ms).toBeLessThan(1500);
     // The server lost its data in the crash; the store works normally again.
@@ -178,7 +152,7 @@ describe("Redis frozen (SIGSTOP)", () => {
     } finally {
       server.thaw();
     }
-    const { ms } = await poll(() => rs.get({ app: "test", token }));
+    const { ms } = await retry(() => rs.get({ app: "test", token }));
     expect(ms).toBeLessThan(1000);
   });
 
@@ -197,11 +171,11 @@ describe("Redis frozen (SIGSTOP)", () => {
 });
 
 describe("lost replies and black holes (TCP proxy)", () => {
-  let proxy: TcpProxy;
+  let proxy: FaultProxy;
   let admin: Redis;
 
   beforeAll(async () => {
-    proxy = await startTcpProxy(server.port);
+    proxy = await FaultProxy.start(server);
     admin = new Redis(server.url);
   });
   afterAll(async () => {
@@ -219,22 +193,22 @@ describe("lost replies and black holes (TCP proxy)", () => {
     await rs.get(p);
     expect(await field(rs, token, "r")).toBe(2);
 
-    proxy.setMode({ kind: "drop-next-reply-then-reset" });
+    proxy.setMode({ kind: "dropNextReplyThenReset" });
     const started = performance.now();
     const err = await rs.get(p).catch((e: unknown) => e);
     expect(isStoreError(err)).toBe(true);
     expect(performance.now() - started).toBeLessThan(BOUND);
-    expect(proxy.dropped).toBe(1);
+    expect(proxy.stats.dropped).toBe(1);
     // The next get goes through once reconnected; had the lost one been resent, r would be 5.
-    await poll(() => rs.get(p));
+    await retry(() => rs.get(p));
     expect(await field(rs, token, "r")).toBe(4);
 
     // A first set loads its script, so the reply dropped next is the set's own.
     expect((await rs.set({ ...p, d: { a: 0 } }))?.w).toBe(2);
-    proxy.setMode({ kind: "drop-next-reply-then-reset" });
+    proxy.setMode({ kind: "dropNextReplyThenReset" });
     expect(isStoreError(await rs.set({ ...p, d: { a: 1 } }).catch((e: unknown) => e))).toBe(true);
-    expect(proxy.dropped).toBe(2);
-    const { value } = await poll(() => rs.set({ ...p, d: { b: 2 } }));
+    expect(proxy.stats.dropped).toBe(2);
+    const { value } = await retry(() => rs.set({ ...p, d: { b: 2 } }));
     expect(value?.w).toBe(4);
     expect(await field(rs, token, "w")).toBe(4);
     expect(value?.d).toEqual({ a: 1, b: 2 });
@@ -245,8 +219,8 @@ describe("lost replies and black holes (TCP proxy)", () => {
       redis: { host: "127.0.0.1", port: proxy.port, autoResendUnfulfilledCommands: true },
     });
     const { token } = await rs.create({ ...base, id: "user1" });
-    proxy.setMode({ kind: "drop-next-reply-then-reset" });
-    await poll(() => rs.get({ app: "test", token }));
+    proxy.setMode({ kind: "dropNextReplyThenReset" });
+    await retry(() => rs.get({ app: "test", token }));
     expect(await field(rs, token, "r")).toBe(3);
   });
 
@@ -254,9 +228,9 @@ describe("lost replies and black holes (TCP proxy)", () => {
     const rs = open(proxy.url);
     const { token } = await rs.create({ ...base, id: "user1" });
     try {
-      proxy.setMode({ kind: "delay", ms: 50 });
+      proxy.setMode({ kind: "delay", up: 50, down: 50 });
       expect((await rs.get({ app: "test", token }))?.id).toBe("user1");
-      proxy.setMode({ kind: "delay", ms: TIMEOUT + 300 });
+      proxy.setMode({ kind: "delay", up: TIMEOUT + 300, down: TIMEOUT + 300 });
       const started = performance.now();
       const err = (await rs
         .get({ app: "test", token })
@@ -269,11 +243,11 @@ describe("lost replies and black holes (TCP proxy)", () => {
   });
 
   it("a black hole (nothing answers, nothing closes): every call settles within timeout + margin", async () => {
-    const hole = await startTcpProxy(server.port);
+    const hole = await FaultProxy.start(server);
     try {
       const rs = open(hole.url);
       const { token } = await rs.create({ ...base, id: "user1" });
-      hole.setMode({ kind: "blackhole" });
+      hole.setMode({ kind: "blackhole", swallow: true });
       expectAllFailedFast(await everyCall(rs, token), ["ERS_STORE_TIMEOUT"]);
       const started = performance.now();
       await rs.quit();
@@ -284,11 +258,11 @@ describe("lost replies and black holes (TCP proxy)", () => {
   });
 
   it("recovers from a black hole: after timeouts in a row it drops the dead connection", async () => {
-    const hole = await startTcpProxy(server.port);
+    const hole = await FaultProxy.start(server);
     try {
       const rs = open(hole.url);
       const { token } = await rs.create({ ...base, id: "user1" });
-      hole.setMode({ kind: "blackhole" });
+      hole.setMode({ kind: "blackhole", swallow: true });
       // The swallowed requests never get replies: on the old connection every later reply would
       // be matched to an older, timed-out command, so only a new connection can recover.
       for (let i = 0; i < 3; i++) {
@@ -385,17 +359,15 @@ describe("quit", () => {
         String(await admin.client("LIST"))
           .split("\n")
           .filter((l) => l.includes(`name=${name}`)).length;
-      await poll(async () => {
-        if (!rs.cacheStats().active) throw new Error("cache not subscribed yet");
-      });
+      await until(() => rs.cacheStats().active, { what: "the cache to subscribe" });
       const { token } = await rs.create({ ...base, id: "user1" });
       await rs.get({ app: "test", token });
       expect(await count()).toBe(2);
       await rs.quit();
-      await poll(async () => {
-        if ((await count()) !== 0) throw new Error("connections still open");
-        if (rs.redis.status !== "end") throw new Error(`client is ${rs.redis.status}`);
-      }, 2000);
+      await until(async () => (await count()) === 0 && rs.redis.status === "end", {
+        ms: 2000,
+        what: "every connection to close",
+      });
     } finally {
       await rs.quit();
       await admin.quit();
@@ -403,7 +375,7 @@ describe("quit", () => {
   });
 
   it("lets a process with cachetime and a wipe timer exit by itself", async () => {
-    const { code, stdout } = await runChild(
+    const { code, stdout } = await runStoreScript(
       `
       const rs = new RedisSessions({ redis: process.env.REDIS_URL, cachetime: 10, wipe: 10, namespace: "child" });
       const deadline = Date.now() + 3000;
@@ -414,7 +386,7 @@ describe("quit", () => {
       console.log(JSON.stringify(rs.cacheStats()));
       await rs.quit();
     `,
-      server.url,
+      { REDIS_URL: server.url },
     );
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({ hits: 1, active: true });
@@ -430,43 +402,3 @@ describe("no unhandled errors", () => {
     expect(ioredisComplaints).toEqual([]);
   });
 });
-
-/** Runs a small ESM script (with RedisSessions imported) in a child process; waits ≤ 15 s. */
-async function runChild(
-  body: string,
-  url: string,
-): Promise<{ code: number | null; stdout: string }> {
-  const dir = mkdtempSync(join(tmpdir(), "ers-child-"));
-  const file = join(dir, "child.mts");
-  const index = pathToFileURL(resolve("src/index.ts")).href;
-  writeFileSync(file, `import { RedisSessions } from ${JSON.stringify(index)};\n${body}\n`);
-  const child = spawn(process.execPath, ["--import", "tsx", file], {
-    cwd: resolve("."),
-    env: { ...process.env, REDIS_URL: url },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr.on("data", (c: Buffer) => {
-    stderr += c.toString();
-  });
-  try {
-    const code = await new Promise<number | null>((done, fail) => {
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        fail(new Error(`child did not exit within 15 s; stdout: ${stdout}; stderr: ${stderr}`));
-      }, 15_000);
-      child.on("exit", (c) => {
-        clearTimeout(timer);
-        done(c);
-      });
-    });
-    if (code !== 0) throw new Error(`child exited with ${code}: ${stderr}`);
-    return { code, stdout };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}

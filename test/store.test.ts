@@ -3,44 +3,28 @@ import v4module from "redis-sessions";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RedisSessions, type StoreOptions } from "../src/index.js";
 import { dumpNamespace, rawClient, redisUrl, uniqueNamespace } from "./helpers/context.js";
+import { fakeClock, storePool, T0 } from "./helpers/stores.js";
+import { until } from "./helpers/wait.js";
 
 // redis-sessions 4.0.0 is CommonJS with `exports.default`; depending on interop we get either.
 const RedisSessionsV4 = ((v4module as unknown as { default?: unknown }).default ??
   v4module) as unknown as typeof v4module.default;
 
 const TOKEN = /^[0-9A-Za-z]{64}$/;
-const T0 = 1_700_000_000;
 
 let raw: Redis;
-const stores: { quit(): Promise<void> }[] = [];
+const stores = storePool();
+const open = stores.open;
 
 beforeAll(() => {
   raw = rawClient();
 });
 afterEach(async () => {
-  await Promise.all(stores.splice(0).map((s) => s.quit()));
+  await stores.quitAll();
 });
 afterAll(async () => {
   await raw.quit();
 });
-
-/** A fake clock in unix seconds: tests move time instead of sleeping. */
-function fakeClock(start = T0) {
-  const clock = { t: start, now: () => clock.t };
-  return clock;
-}
-
-/** A store on the run's private server, in a namespace of its own, without a wipe timer. */
-function open(options: StoreOptions = {}): RedisSessions {
-  const store = new RedisSessions({
-    redis: redisUrl(),
-    namespace: uniqueNamespace(),
-    wipe: 0,
-    ...options,
-  });
-  stores.push(store);
-  return store;
-}
 
 function dump(store: RedisSessions) {
   return dumpNamespace(raw, store.options.namespace);
@@ -270,25 +254,9 @@ describe("API and result shapes", () => {
     expect(await rs.get({ app: "test", token: live.token })).not.toBeNull();
   });
 
-  it("cacheStats is all zeros and inactive without cachetime", () => {
-    const rs = open();
-    expect(rs.cacheStats()).toEqual({
-      hits: 0,
-      misses: 0,
-      invalidations: 0,
-      flushes: 0,
-      size: 0,
-      bytes: 0,
-      active: false,
-    });
-  });
-
   it("cacheStats counts a miss then a hit with cachetime", async () => {
     const rs = open({ cachetime: 10 });
-    const deadline = Date.now() + 3000;
-    while (!rs.cacheStats().active && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 10));
-    expect(rs.cacheStats().active).toBe(true);
+    await until(() => rs.cacheStats().active, { ms: 3000, what: "the cache to subscribe" });
     const { token } = await rs.create({ ...base, id: "user1" });
     const first = await rs.get({ app: "test", token });
     const second = await rs.get({ app: "test", token });
@@ -339,7 +307,7 @@ describe("Redis data layout (redis-sessions 4.0.0, byte for byte)", () => {
   it("a session made by redis-sessions 4.0.0 is read, changed and killed by this store", async () => {
     const namespace = uniqueNamespace();
     const v4 = new RedisSessionsV4({ options: { url: redisUrl() }, namespace, wipe: 0 });
-    stores.push(v4);
+    stores.track(v4);
     const rs = open({ namespace });
     const { token } = await v4.create({
       app: "test",
@@ -365,7 +333,7 @@ describe("Redis data layout (redis-sessions 4.0.0, byte for byte)", () => {
   it("a session made by this store is read, changed and killed by redis-sessions 4.0.0", async () => {
     const namespace = uniqueNamespace();
     const v4 = new RedisSessionsV4({ options: { url: redisUrl() }, namespace, wipe: 0 });
-    stores.push(v4);
+    stores.track(v4);
     const rs = open({ namespace });
     const { token } = await rs.create({ ...base, id: "user1", ttl: 60, d: { a: 1 } });
     expect(await v4.get({ app: "test", token })).toEqual({
@@ -396,8 +364,7 @@ describe("options", () => {
     expect(keys).toHaveLength(5);
     for (const k of keys) expect(k.startsWith(`${ns}:`)).toBe(true);
     expect(keys).toContain(`${ns}:test:${token}`);
-    const def = new RedisSessions({ redis: redisUrl(), wipe: 0 });
-    stores.push(def);
+    const def = stores.track(new RedisSessions({ redis: redisUrl(), wipe: 0 }));
     expect(def.options.namespace).toBe("rs");
     expect(def.keys.session("test", token)).toBe(`rs:test:${token}`);
   });
@@ -446,8 +413,7 @@ describe("options", () => {
     const redis = deepFreeze({ host: url.hostname, port: Number(url.port), commandTimeout: 800 });
     const options = deepFreeze({ redis, namespace: uniqueNamespace(), wipe: 0, maxDataKeys: 10 });
     const optionsCopy = structuredClone(options);
-    const rs = new RedisSessions(options);
-    stores.push(rs);
+    const rs = stores.track(new RedisSessions(options));
     const create = deepFreeze({ ...base, id: "user1", ttl: 60, d: { a: 1, gone: null } });
     const createCopy = structuredClone(create);
     // redis-sessions 4.0.0 rewrote params.d, so reusing the object failed the second time.

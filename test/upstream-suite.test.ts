@@ -8,7 +8,6 @@
  * The suite uses namespace `rs`, apps `test`/`TEST` and fixed counts (activity 1001…): it gets a
  * redis-server of its own so that nothing else can collide with it. It sleeps ~18 s by design.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -16,6 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runProcess } from "./helpers/child.js";
 import { type RedisServer, startRedisServer } from "./helpers/redis-server.js";
 
 const require = createRequire(import.meta.url);
@@ -31,7 +31,7 @@ const RUN_LIMIT_MS = 90_000;
 
 interface Run {
   code: number | null;
-  signal: NodeJS.Signals | null;
+  /** stdout, then stderr. */
   output: string;
   killed: boolean;
 }
@@ -50,7 +50,7 @@ function patchSuite(source: string, shim: string): string {
   return source.replace(load, `require(${JSON.stringify(shim)})`).replace(exit, "");
 }
 
-function runMocha(file: string, cwd: string, server: RedisServer): Promise<Run> {
+async function runMocha(file: string, cwd: string, server: RedisServer): Promise<Run> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     // The copy lives in a temp dir: let its require("should") find our node_modules.
@@ -63,26 +63,8 @@ function runMocha(file: string, cwd: string, server: RedisServer): Promise<Run> 
   // The suite's own mocha settings (its package.json): bail, slow 5, timeout 8000, spec reporter.
   const args = ["--import", TSX, MOCHA, "--no-config", "--no-package", "--bail"];
   args.push("--slow", "5", "--timeout", "8000", "--reporter", "spec", file);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    let killed = false;
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const timer = setTimeout(() => {
-      killed = true;
-      child.kill("SIGKILL");
-    }, RUN_LIMIT_MS);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, output, killed });
-    });
-  });
+  const r = await runProcess(process.execPath, args, { cwd, env, limitMs: RUN_LIMIT_MS });
+  return { code: r.code, output: r.stdout + r.stderr, killed: r.timedOut };
 }
 
 /** The failures section of mocha's spec report. */

@@ -1,16 +1,16 @@
 import { performance } from "node:perf_hooks";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RedisSessions, RedisSessionsError, type StoreOptions } from "../src/index.js";
-import { dumpNamespace, rawClient, redisUrl, uniqueNamespace } from "./helpers/context.js";
+import { RedisSessions, RedisSessionsError } from "../src/index.js";
+import { dumpNamespace, rawClient } from "./helpers/context.js";
 import { freePort, type RedisServer, startRedisServer } from "./helpers/redis-server.js";
+import { storePool, T0 } from "./helpers/stores.js";
 
 type Call = (rs: RedisSessions) => Promise<unknown>;
 // Tests pass wrong types on purpose, as JavaScript callers can.
 // biome-ignore lint/suspicious/noExplicitAny: the point is to bypass the parameter types
 type Loose = any;
 
-const T0 = 1_700_000_000;
 const TOKEN = "a".repeat(64);
 const ok = { app: "test", id: "user1", ip: "127.0.0.1" };
 const TTL_MSG = "ttl must be a positive integer >= 10";
@@ -316,7 +316,8 @@ rule(
   "ERS_MISSING_APP",
 );
 
-const stores: RedisSessions[] = [];
+const stores = storePool();
+const open = stores.open;
 let raw: Redis;
 let rs: RedisSessions;
 
@@ -325,20 +326,9 @@ beforeAll(() => {
   rs = open();
 });
 afterAll(async () => {
-  await Promise.all(stores.map((s) => s.quit()));
+  await stores.quitAll();
   await raw.quit();
 });
-
-function open(options: StoreOptions = {}): RedisSessions {
-  const store = new RedisSessions({
-    redis: redisUrl(),
-    namespace: uniqueNamespace(),
-    wipe: 0,
-    ...options,
-  });
-  stores.push(store);
-  return store;
-}
 
 async function rejection(promise: Promise<unknown>): Promise<RedisSessionsError> {
   try {
@@ -376,8 +366,7 @@ describe("validation runs before any Redis command", () => {
 
   beforeAll(async () => {
     server = await startRedisServer();
-    monitored = new RedisSessions({ redis: server.url, wipe: 0 });
-    stores.push(monitored);
+    monitored = stores.track(new RedisSessions({ redis: server.url, wipe: 0 }));
     expect(await monitored.ping()).toBe("PONG");
     unreachable = open({ redis: `redis://127.0.0.1:${await freePort()}`, timeout: 2000 });
   });

@@ -1,15 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { RedisSessions } from "../../src/index.js";
+import { FaultProxy } from "../helpers/fault-proxy.js";
 import { checkInvariants } from "./invariants.js";
 import { withCleanup } from "./scenario.js";
 import {
   adminClient,
-  FaultProxy,
+  LIMIT,
   type RedisServer,
   report,
   type Sample,
   setMaxmemory,
   startRedisServer,
+  TIMEOUT,
   timed,
   watchUnhandled,
 } from "./toolbox.js";
@@ -20,9 +22,6 @@ import {
  * raw-key invariant checker (no partial hash, indexes agree with hashes).
  */
 
-const TIMEOUT = 300;
-const MARGIN = 150;
-const LIMIT = TIMEOUT + MARGIN;
 const APP = "effects";
 
 type Defer = (cleanup: () => unknown) => void;

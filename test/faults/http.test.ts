@@ -8,15 +8,16 @@ import {
   redisSessions,
   restSessions,
 } from "../../src/index.js";
+import { FaultProxy } from "../helpers/fault-proxy.js";
 import { withCleanup } from "./scenario.js";
 import {
-  FaultProxy,
   Load,
   pause,
   report,
   type Sample,
   startRedisServer,
   summarize,
+  TIMEOUT,
   watchUnhandled,
 } from "./toolbox.js";
 
@@ -29,7 +30,6 @@ import {
  */
 
 const APP = "httpfaults";
-const TIMEOUT = 300;
 /** HTTP adds parsing and a loopback round trip on top of the store's own margin. */
 const LIMIT = TIMEOUT + 250;
 

@@ -1,15 +1,6 @@
-import { describe, expect, it } from "vitest";
-import { RedisSessions } from "../../src/index.js";
-import { type Fault, judge, runUnderLoad, withCleanup } from "./scenario.js";
-import {
-  adminClient,
-  clientPause,
-  debugSleep,
-  FaultProxy,
-  report,
-  startRedisServer,
-  watchUnhandled,
-} from "./toolbox.js";
+import { describe, it } from "vitest";
+import { type Fault, outageUnderLoad, type Rig } from "./scenario.js";
+import { clientPause, debugSleep } from "./toolbox.js";
 
 /*
  * Network and server-side stalls: a black hole (through the fault proxy), a write pause
@@ -18,49 +9,9 @@ import {
  * service back within 1 s.
  */
 
-const TIMEOUT = 300;
-const MARGIN = 150;
-const LIMIT = TIMEOUT + MARGIN;
-const APP = "faults";
-
-async function scenario(
-  name: string,
-  makeFault: (ctx: {
-    proxy: FaultProxy;
-    admin: ReturnType<typeof adminClient>;
-    url: string;
-  }) => Fault,
-  hold: number,
-) {
-  await withCleanup(async (defer) => {
-    const unhandled = watchUnhandled();
-    defer(() => unhandled.stop());
-    const server = await startRedisServer();
-    defer(() => server.stop());
-    const proxy = await FaultProxy.start(server);
-    defer(() => proxy.close());
-    const admin = adminClient(server.url);
-    defer(() => admin.disconnect());
-    const store = new RedisSessions({ redis: proxy.url, timeout: TIMEOUT, wipe: 0 });
-    defer(() => store.quit());
-    const run = await runUnderLoad(store, APP, makeFault({ proxy, admin, url: server.url }), {
-      before: 300,
-      hold,
-      after: 1000,
-    });
-    const verify = new RedisSessions({ client: admin, wipe: 0 });
-    const { problems, figures, failedDuring } = await judge(run, {
-      limitMs: LIMIT,
-      direct: admin,
-      verify,
-      ns: "rs",
-    });
-    report(name, { ...figures, proxyConnections: proxy.stats.accepted });
-    expect(failedDuring).toBeGreaterThan(0);
-    expect(problems).toEqual([]);
-    expect(unhandled.errors).toEqual([]);
-  });
-}
+/** A scenario through the fault proxy, with the fault held for `hold` ms. */
+const scenario = (name: string, fault: (rig: Rig) => Fault, hold: number) =>
+  outageUnderLoad(name, { proxied: true, fault, phases: { before: 300, hold, after: 1000 } });
 
 describe("network faults and stalls", () => {
   it("black hole for 2 s (TCP open, nothing flows; held bytes flow again after): bounded, at most once, back within 1 s", async () => {
@@ -108,9 +59,9 @@ describe("network faults and stalls", () => {
     let sleeping: Promise<void> | undefined;
     await scenario(
       "debug-sleep-1s",
-      ({ url }) => ({
+      ({ server }) => ({
         inject: () => {
-          sleeping = debugSleep(url, 1);
+          sleeping = debugSleep(server.url, 1);
         },
         heal: () => sleeping,
       }),

@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { RedisSessions } from "../../src/index.js";
 import { freePort } from "../helpers/redis-server.js";
-import { judge, runUnderLoad, withCleanup } from "./scenario.js";
+import { outageUnderLoad, withCleanup } from "./scenario.js";
 import {
-  adminClient,
   badSamples,
+  LIMIT,
   report,
   startRedisServer,
+  TIMEOUT,
   timed,
   watchUnhandled,
 } from "./toolbox.js";
@@ -17,10 +18,6 @@ import {
  * unhandled error; no acknowledged write lost; service back within 1 s of Redis.
  */
 
-const TIMEOUT = 300;
-/** Scheduling slack on a busy 2-core machine; ioredis' own timer fires at TIMEOUT. */
-const MARGIN = 150;
-const LIMIT = TIMEOUT + MARGIN;
 const APP = "faults";
 const NOT_A_TOKEN_IN_REDIS = "A".repeat(64);
 
@@ -85,65 +82,20 @@ describe("process faults", () => {
   });
 
   it("SIGKILL and restart (AOF on) under steady load: bounded calls, no acknowledged write lost, back within 1 s", async () => {
-    await withCleanup(async (defer) => {
-      const unhandled = watchUnhandled();
-      defer(() => unhandled.stop());
+    await outageUnderLoad("sigkill-restart", {
       // appendfsync always: an acknowledged write is on disk, so a crash may not lose it.
-      const server = await startRedisServer({
-        args: ["--appendonly", "yes", "--appendfsync", "always"],
-      });
-      defer(() => server.stop());
-      const store = new RedisSessions({ redis: server.url, timeout: TIMEOUT, wipe: 0 });
-      defer(() => store.quit());
-      const run = await runUnderLoad(
-        store,
-        APP,
-        { inject: () => server.crash(), heal: () => server.restart() },
-        { before: 400, hold: 1500, after: 1000 },
-      );
-      const direct = adminClient(server.url);
-      defer(() => direct.disconnect());
-      const verify = new RedisSessions({ client: direct, wipe: 0 });
-      const { problems, figures, failedDuring } = await judge(run, {
-        limitMs: LIMIT,
-        direct,
-        verify,
-        ns: "rs",
-      });
-      report("sigkill-restart", figures);
-      expect(failedDuring).toBeGreaterThan(0);
-      expect(problems).toEqual([]);
-      expect(unhandled.errors).toEqual([]);
+      server: { args: ["--appendonly", "yes", "--appendfsync", "always"] },
+      proxied: false,
+      fault: ({ server }) => ({ inject: () => server.crash(), heal: () => server.restart() }),
+      phases: { before: 400, hold: 1500, after: 1000 },
     });
   });
 
   it("freeze (SIGSTOP) for 2 s under steady load: bounded calls, each write applied at most once, back within 1 s", async () => {
-    await withCleanup(async (defer) => {
-      const unhandled = watchUnhandled();
-      defer(() => unhandled.stop());
-      const server = await startRedisServer();
-      defer(() => server.stop());
-      const store = new RedisSessions({ redis: server.url, timeout: TIMEOUT, wipe: 0 });
-      defer(() => store.quit());
-      const run = await runUnderLoad(
-        store,
-        APP,
-        { inject: () => server.freeze(), heal: () => server.thaw() },
-        { before: 300, hold: 2000, after: 1000 },
-      );
-      const direct = adminClient(server.url);
-      defer(() => direct.disconnect());
-      const verify = new RedisSessions({ client: direct, wipe: 0 });
-      const { problems, figures, failedDuring } = await judge(run, {
-        limitMs: LIMIT,
-        direct,
-        verify,
-        ns: "rs",
-      });
-      report("freeze-2s", figures);
-      expect(failedDuring).toBeGreaterThan(0);
-      expect(problems).toEqual([]);
-      expect(unhandled.errors).toEqual([]);
+    await outageUnderLoad("freeze-2s", {
+      proxied: false,
+      fault: ({ server }) => ({ inject: () => server.freeze(), heal: () => server.thaw() }),
+      phases: { before: 300, hold: 2000, after: 1000 },
     });
   });
 });

@@ -1,7 +1,23 @@
 import type { Redis } from "ioredis";
-import type { RedisSessions } from "../../src/index.js";
+import { expect } from "vitest";
+import { RedisSessions } from "../../src/index.js";
+import { FaultProxy } from "../helpers/fault-proxy.js";
+import type { RedisServerOptions } from "../helpers/redis-server.js";
 import { checkInvariants } from "./invariants.js";
-import { badSamples, Load, pause, type Sample, summarize } from "./toolbox.js";
+import {
+  adminClient,
+  badSamples,
+  LIMIT,
+  Load,
+  pause,
+  type RedisServer,
+  report,
+  type Sample,
+  startRedisServer,
+  summarize,
+  TIMEOUT,
+  watchUnhandled,
+} from "./toolbox.js";
 
 /*
  * One outage scenario under steady load, shared by the process and network fault suites:
@@ -162,4 +178,60 @@ export async function withCleanup<T>(
       }
     }
   }
+}
+
+/** What a scenario's fault acts on. */
+export interface Rig {
+  server: RedisServer;
+  /** The proxy in front of `server` (the store uses it only when the scenario is `proxied`). */
+  proxy: FaultProxy;
+  /** A control client straight to `server`. */
+  admin: Redis;
+}
+
+/**
+ * One outage scenario from start to end: a store with the fault suites' timeout on a private
+ * redis-server (through a fault proxy when `proxied`) runs under load while `fault` is injected,
+ * held and healed; then the shared pass criteria must hold (see {@link judge}), at least one call
+ * must have failed during the fault (so it really happened), and nothing went unhandled. The
+ * figures are reported as `name`.
+ */
+export async function outageUnderLoad(
+  name: string,
+  options: {
+    server?: RedisServerOptions;
+    proxied: boolean;
+    fault: (rig: Rig) => Fault;
+    phases: Phases;
+  },
+): Promise<void> {
+  await withCleanup(async (defer) => {
+    const unhandled = watchUnhandled();
+    defer(() => unhandled.stop());
+    const server = await startRedisServer(options.server);
+    defer(() => server.stop());
+    const proxy = await FaultProxy.start(server);
+    defer(() => proxy.close());
+    const admin = adminClient(server.url);
+    defer(() => admin.disconnect());
+    const url = options.proxied ? proxy.url : server.url;
+    const store = new RedisSessions({ redis: url, timeout: TIMEOUT, wipe: 0 });
+    defer(() => store.quit());
+    const fault = options.fault({ server, proxy, admin });
+    const run = await runUnderLoad(store, "faults", fault, options.phases);
+    const verify = new RedisSessions({ client: admin, wipe: 0 });
+    const { problems, figures, failedDuring } = await judge(run, {
+      limitMs: LIMIT,
+      direct: admin,
+      verify,
+      ns: "rs",
+    });
+    report(
+      name,
+      options.proxied ? { ...figures, proxyConnections: proxy.stats.accepted } : figures,
+    );
+    expect(failedDuring).toBeGreaterThan(0);
+    expect(problems).toEqual([]);
+    expect(unhandled.errors).toEqual([]);
+  });
 }

@@ -17,8 +17,8 @@ export function rawClient(): Redis {
   return new Redis(redisUrl(), { maxRetriesPerRequest: 1, lazyConnect: false });
 }
 
-/** All keys under a namespace with their type and full contents, sorted: a byte-level snapshot. */
-export async function dumpNamespace(redis: Redis, ns: string): Promise<Record<string, unknown>> {
+/** Every key under a namespace (`{ns}:*`), by SCAN (never KEYS: the server is shared). */
+export async function namespaceKeys(redis: Redis, ns: string): Promise<string[]> {
   const keys: string[] = [];
   let cursor = "0";
   do {
@@ -26,7 +26,12 @@ export async function dumpNamespace(redis: Redis, ns: string): Promise<Record<st
     cursor = next;
     keys.push(...batch);
   } while (cursor !== "0");
-  keys.sort();
+  return keys;
+}
+
+/** All keys under a namespace with their type and full contents, sorted: a byte-level snapshot. */
+export async function dumpNamespace(redis: Redis, ns: string): Promise<Record<string, unknown>> {
+  const keys = (await namespaceKeys(redis, ns)).sort();
   const out: Record<string, unknown> = {};
   for (const key of keys) {
     const type = await redis.type(key);

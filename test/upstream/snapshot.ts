@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { dumpNamespace } from "../helpers/context.js";
+import { dumpNamespace, namespaceKeys } from "../helpers/context.js";
 
 /** One key of a snapshot: its type, Redis' internal encoding and its content, order kept. */
 export interface KeySnapshot {
@@ -96,7 +96,7 @@ export function setField(snap: Snapshot, key: string, field: string, value: stri
 /** Replaces every key of namespace `to` by a copy (DUMP/RESTORE) of namespace `from`'s keys. */
 export async function copyNamespace(redis: Redis, from: string, to: string): Promise<void> {
   await clearNamespace(redis, to);
-  for (const key of await keysOf(redis, from)) {
+  for (const key of await namespaceKeys(redis, from)) {
     const dump = await redis.dumpBuffer(key);
     if (dump) await redis.restore(`${to}${key.slice(from.length)}`, 0, dump);
   }
@@ -104,17 +104,6 @@ export async function copyNamespace(redis: Redis, from: string, to: string): Pro
 
 /** Deletes every key of a namespace (never a FLUSHDB: the server is shared). */
 export async function clearNamespace(redis: Redis, ns: string): Promise<void> {
-  const keys = await keysOf(redis, ns);
+  const keys = await namespaceKeys(redis, ns);
   if (keys.length > 0) await redis.del(...keys);
-}
-
-async function keysOf(redis: Redis, ns: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = "0";
-  do {
-    const [next, batch] = await redis.scan(cursor, "MATCH", `${ns}:*`, "COUNT", "1000");
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== "0");
-  return keys;
 }
