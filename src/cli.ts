@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { isIPv4, isIPv6 } from "node:net";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { migrateCommand } from "./migrate.js";
 import type { RestSessionsOptions } from "./rest/router.js";
 import { type RunningServer, serve } from "./rest/serve.js";
 
@@ -314,6 +315,9 @@ function program(): Command {
     )
     .addHelpText("after", ENV_HELP)
     .action(startServer);
+
+  // Moves sessions between the compat and the cluster key layout (src/migrate.ts).
+  root.addCommand(migrateCommand(write));
 
   return root;
 }

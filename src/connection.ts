@@ -1,14 +1,34 @@
 import { debuglog } from "node:util";
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
+import { clusterSubscriber, createCluster, type NodeAddress } from "./cluster-connection.js";
 import type { RedisClient } from "./script.js";
 import type { Milliseconds } from "./types.js";
 
 const debug = debuglog("express-redis-sessions");
 
-/** How to reach Redis; the first of `client`, `redis`, `options.url` and `host`/`port` wins. */
+/**
+ * How to reach Redis; the first of `client`, `cluster`, `sentinels`, `redis`, `options.url` and
+ * `host`/`port` wins.
+ */
 export interface ConnectionOptions {
-  /** An ioredis client you own; `quit()` leaves it open. Give it a `commandTimeout`. */
+  /**
+   * An ioredis client you own (a `Redis` or a `Cluster`); `quit()` leaves it open. Give it a
+   * `commandTimeout` (for a Cluster: in `redisOptions`).
+   */
   client?: RedisClient | undefined;
+  /**
+   * Seed nodes of a Redis Cluster: the store creates an ioredis `Cluster` with bounded timeouts
+   * and failover retries. Use it with `layout: "cluster"`. `redis` (as options) is applied to
+   * every node connection (password, TLS…).
+   */
+  cluster?: readonly NodeAddress[] | undefined;
+  /**
+   * Redis Sentinel addresses: the store asks them for the master of `name` and follows
+   * failovers. `redis` (as options) is merged in (password, sentinelPassword, TLS…).
+   */
+  sentinels?: readonly NodeAddress[] | undefined;
+  /** The master group name the sentinels monitor. @default "mymaster" */
+  name?: string | undefined;
   /** A Redis URL or ioredis options; merged over the bounded defaults below. */
   redis?: string | RedisOptions | undefined;
   /**
@@ -87,6 +107,24 @@ export interface Connection {
   owned: boolean;
   /** Opens another connection like the main one (for pub/sub); null for a client we don't own. */
   duplicate(): Redis | null;
+  /** Opens another client like the main one, for commands (a Cluster gives a Cluster). */
+  another(): RedisClient;
+}
+
+function isCluster(client: RedisClient): client is Cluster {
+  return client instanceof Cluster || ("nodes" in client && typeof client.nodes === "function");
+}
+
+function subscriberOf(client: RedisClient): Redis {
+  const sub = isCluster(client) ? clusterSubscriber(client) : client.duplicate();
+  sub.on("error", (err) => debug("subscriber error: %s", err.message));
+  return sub;
+}
+
+function anotherOf(client: RedisClient): RedisClient {
+  const other: RedisClient = isCluster(client) ? client.duplicate() : client.duplicate();
+  other.on("error", (err: Error) => debug("redis error: %s", err.message));
+  return other;
 }
 
 /** Creates or adopts the Redis client described by the options. */
@@ -98,18 +136,27 @@ export function connect(opts: ConnectionOptions, timeout: Milliseconds): Connect
       owned: false,
       duplicate: () => {
         if (!("duplicate" in client) || typeof client.duplicate !== "function") return null;
-        const sub = (client as Redis).duplicate();
-        sub.on("error", (err) => debug("subscriber error: %s", err.message));
-        return sub;
+        return subscriberOf(client);
       },
+      another: () => anotherOf(client),
     };
   }
   const defaults = {
     ...boundedDefaults(timeout),
     ...(opts.autoPipelining ? { enableAutoPipelining: true } : {}),
   };
-  let client: Redis;
-  if (typeof opts.redis === "string") client = new Redis(opts.redis, defaults);
+  const extra = typeof opts.redis === "object" ? opts.redis : {};
+  let client: RedisClient;
+  if (opts.cluster) {
+    client = createCluster(opts.cluster, timeout, opts.autoPipelining === true, extra);
+  } else if (opts.sentinels) {
+    client = new Redis({
+      ...defaults,
+      sentinels: opts.sentinels.map((n) => ({ host: n.host, port: n.port })),
+      name: opts.name ?? "mymaster",
+      ...extra,
+    });
+  } else if (typeof opts.redis === "string") client = new Redis(opts.redis, defaults);
   else if (opts.redis) client = new Redis({ ...defaults, ...opts.redis });
   else if (opts.options?.url) {
     client = new Redis(opts.options.url, { ...defaults, ...fromNodeRedis(opts.options) });
@@ -122,15 +169,12 @@ export function connect(opts: ConnectionOptions, timeout: Milliseconds): Connect
     });
   }
   // Without a listener, a dropped connection would crash the process (redis-sessions 4 did).
-  client.on("error", (err) => debug("redis error: %s", err.message));
+  client.on("error", (err: Error) => debug("redis error: %s", err.message));
   return {
     client,
     owned: true,
-    duplicate: () => {
-      const sub = client.duplicate();
-      sub.on("error", (err) => debug("subscriber error: %s", err.message));
-      return sub;
-    },
+    duplicate: () => subscriberOf(client),
+    another: () => anotherOf(client),
   };
 }
 

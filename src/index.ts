@@ -1,6 +1,9 @@
 export type { CacheStats } from "./cache.js";
+export type { NodeAddress } from "./cluster-connection.js";
+export { ClusterLayout, DEFAULT_BUCKETS, MAX_BUCKETS } from "./cluster-keys.js";
 export type { ConnectionOptions } from "./connection.js";
 export { boundedDefaults } from "./connection.js";
+export type { DurableKill } from "./durable.js";
 export type { ErrorCode, ErrorName } from "./errors.js";
 export { isRedisSessionsError, isStoreError, RedisSessionsError } from "./errors.js";
 

@@ -1,4 +1,6 @@
+import { DEFAULT_BUCKETS, MAX_BUCKETS } from "./cluster-keys.js";
 import type { ConnectionOptions } from "./connection.js";
+import type { DurableKill } from "./durable.js";
 import type { Milliseconds, Seconds } from "./types.js";
 
 /** Options of {@link RedisSessions}: redis-sessions 4.0.0's, plus connection and limit options. */
@@ -45,6 +47,32 @@ export interface StoreOptions extends ConnectionOptions {
    * clock in tests.
    */
   clock?: (() => Seconds) | undefined;
+  /**
+   * The key layout. `"compat"` is redis-sessions' own, shared with its other clients; it needs
+   * one Redis (standalone or Sentinel). `"cluster"` spreads each app over `buckets` hash tags so
+   * that it works on Redis Cluster (every script single-slot), with native key expiry. The two
+   * do not see each other's sessions: move them with `express-redis-sessions migrate`.
+   * @default "compat"
+   */
+  layout?: "compat" | "cluster" | undefined;
+  /**
+   * Cluster layout: how many hash tags (slots) each app is spread over, 1–3844. Fixed per app
+   * once it has sessions (the store refuses another count for it). App-wide operations
+   * (activity, soapp, killall, wipe) make one call per bucket.
+   * @default 60
+   */
+  buckets?: number | undefined;
+  /**
+   * Confirm kill, killsoid and killall with `WAIT` on a replica, so that an acknowledged logout
+   * survives a failover; their results then carry `durable: false` when the replicas did not
+   * confirm in time. `true` means `{ replicas: 1, timeout: 200 }`. Kills then use a connection
+   * of their own, since WAIT blocks the connection it runs on.
+   * @default false
+   */
+  durableKill?:
+    | boolean
+    | { replicas?: number | undefined; timeout?: Milliseconds | undefined }
+    | undefined;
 }
 
 /** Store options with every default applied. */
@@ -58,6 +86,9 @@ export interface ResolvedStoreOptions {
   maxDataKeys: number;
   timeout: Milliseconds;
   clock: (() => Seconds) | undefined;
+  layout: "compat" | "cluster";
+  buckets: number;
+  durableKill: DurableKill | undefined;
 }
 
 /** Defaults, in one place. */
@@ -70,6 +101,9 @@ export const STORE_DEFAULTS = {
   maxDataBytes: 65536,
   maxDataKeys: 256,
   timeout: 1000,
+  layout: "compat",
+  buckets: DEFAULT_BUCKETS,
+  durableKill: { replicas: 1, timeout: 200 },
 } as const;
 
 function fail(name: string, expected: string, received: unknown): never {
@@ -99,6 +133,30 @@ function count(
   return value;
 }
 
+function integerIn(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    fail(name, `an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+function durableKill(value: unknown, timeout: number): DurableKill | undefined {
+  if (value === undefined || value === null || value === false) return undefined;
+  const defaults = STORE_DEFAULTS.durableKill;
+  if (value === true) {
+    if (defaults.timeout >= timeout) {
+      fail("durableKill", `a timeout below the store's timeout (${timeout} ms)`, value);
+    }
+    return { ...defaults };
+  }
+  if (typeof value !== "object") fail("durableKill", "a boolean or { replicas, timeout }", value);
+  const o = value as { replicas?: unknown; timeout?: unknown };
+  const replicas = integerIn("durableKill.replicas", o.replicas ?? defaults.replicas, 1, 100);
+  // WAIT must answer before the command times out, or every kill would report a timeout.
+  const wait = integerIn("durableKill.timeout", o.timeout ?? defaults.timeout, 1, timeout - 1);
+  return { replicas, timeout: wait };
+}
+
 /** Applies defaults and checks every option; throws a `TypeError` that names a bad one. */
 export function resolveStoreOptions(options: StoreOptions): ResolvedStoreOptions {
   const opts = options as Record<string, unknown>;
@@ -119,6 +177,22 @@ export function resolveStoreOptions(options: StoreOptions): ResolvedStoreOptions
   ) {
     fail("redis", "a Redis URL or ioredis options", options.redis);
   }
+  for (const name of ["cluster", "sentinels"] as const) {
+    const nodes: unknown = options[name];
+    const ok = (n: unknown) =>
+      typeof n === "object" && n !== null && Number.isInteger((n as { port?: unknown }).port);
+    if (nodes !== undefined && (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every(ok))) {
+      fail(name, "a non-empty array of { host, port }", nodes);
+    }
+  }
+  const layout = options.layout ?? STORE_DEFAULTS.layout;
+  if (layout !== "compat" && layout !== "cluster") fail("layout", '"compat" or "cluster"', layout);
+  const client = options.client as { nodes?: unknown } | undefined;
+  if (layout === "compat" && (options.cluster || typeof client?.nodes === "function")) {
+    // The compat layout's global SESSIONS index and cross-key scripts cannot run on a cluster.
+    fail("layout", '"cluster" with a Redis Cluster (the compat layout needs one Redis)', layout);
+  }
+  const timeout = count(opts, "timeout", STORE_DEFAULTS.timeout, 1, "milliseconds >= 1");
   return {
     namespace,
     // redis-sessions raises wipe intervals below 10 s to 10 s rather than refusing them.
@@ -128,7 +202,10 @@ export function resolveStoreOptions(options: StoreOptions): ResolvedStoreOptions
     cachemaxBytes: count(opts, "cachemaxBytes", STORE_DEFAULTS.cachemaxBytes, 0, "bytes >= 0"),
     maxDataBytes: count(opts, "maxDataBytes", STORE_DEFAULTS.maxDataBytes, 2, "bytes >= 2"),
     maxDataKeys: count(opts, "maxDataKeys", STORE_DEFAULTS.maxDataKeys, 1, "a count >= 1"),
-    timeout: count(opts, "timeout", STORE_DEFAULTS.timeout, 1, "milliseconds >= 1"),
+    timeout,
     clock,
+    layout,
+    buckets: integerIn("buckets", options.buckets ?? STORE_DEFAULTS.buckets, 1, MAX_BUCKETS),
+    durableKill: durableKill(options.durableKill, timeout),
   };
 }

@@ -1,3 +1,4 @@
+import { LUA_CLOCK, LUA_LOAD, LUA_MERGE, LUA_REPLY } from "./lua-common.js";
 import { Script } from "./script.js";
 
 /*
@@ -13,17 +14,7 @@ import { Script } from "./script.js";
  */
 
 const COMMON = `
-local function clock(arg)
-  if arg ~= '' then return tonumber(arg) end
-  local t = redis.call('TIME')
-  return tonumber(t[1])
-end
-
--- redis-sessions' rule: expired when ttl < now - la. A missing la counts as 0, so expired.
-local function alive(now, la, ttl)
-  return (tonumber(ttl) or 0) >= now - (tonumber(la) or 0)
-end
-
+${LUA_CLOCK}
 -- Removes one session and its index entries; drops the id from _users once it has no session.
 local function remove(p, ns, app, token, id, channel)
   redis.call('DEL', p .. token)
@@ -35,23 +26,7 @@ local function remove(p, ns, app, token, id, channel)
   redis.call('PUBLISH', channel, app .. ':' .. token)
 end
 
-local FIELDS = {'id', 'r', 'w', 'ttl', 'd', 'la', 'ip', 'no_resave'}
-
--- Reads a session hash; returns nil when missing or expired, else the fields and derived values.
-local function load(key, now)
-  local f = redis.call('HMGET', key, unpack(FIELDS))
-  if not f[1] then return nil end
-  local la = tonumber(f[6]) or 0
-  local ttl = tonumber(f[4]) or 0
-  local idle = now - la
-  if ttl < idle then return nil end
-  local noresave = f[8] == '1'
-  local remaining = ttl
-  if noresave then remaining = ttl - idle end
-  return { id = f[1], r = f[2], w = f[3], d = f[5], ip = f[7], idle = idle,
-           noresave = noresave, ttl = remaining }
-end
-
+${LUA_LOAD}
 -- Refreshes activity exactly as redis-sessions does. For no_resave the remaining ttl is written
 -- back together with la, so the absolute expiry la + ttl never moves (v4 drifted by 1 s a call).
 local function touch(key, s, now, p, ns, app, token)
@@ -68,11 +43,7 @@ local function touch(key, s, now, p, ns, app, token)
   end
 end
 
-local function reply(s, w, d)
-  return { s.id, s.r, w, tostring(s.ttl), tostring(s.idle), s.ip or false,
-           s.noresave and 1 or 0, d or false }
-end
-`;
+${LUA_REPLY}`;
 
 /*
  * create. KEYS: none (all derived). ARGV: clock, ns, app, token, id, ip, ttl, d, no_resave.
@@ -148,81 +119,7 @@ return n
  * by the caller, so numbers keep full precision and key order is redis-sessions' (existing keys
  * keep their place, new keys are appended). cjson would round numbers to 14 digits and reorder.
  */
-export const setScript = new Script(`${COMMON}
-local function strend(s, i)
-  local j = i + 1
-  while true do
-    local q = string.find(s, '["\\\\]', j)
-    if not q then return nil end
-    if string.byte(s, q) == 34 then return q end
-    j = q + 2
-  end
-end
-
-local function valend(s, i)
-  local c = string.sub(s, i, i)
-  if c == '"' then return strend(s, i) end
-  if c == '{' or c == '[' then
-    local depth, j = 0, i
-    while true do
-      local q = string.find(s, '[%[%]{}"]', j)
-      if not q then return nil end
-      local ch = string.sub(s, q, q)
-      if ch == '"' then
-        q = strend(s, q)
-        if not q then return nil end
-      elseif ch == '{' or ch == '[' then depth = depth + 1
-      else
-        depth = depth - 1
-        if depth == 0 then return q end
-      end
-      j = q + 1
-    end
-  end
-  local e = string.find(s, '[,}%s]', i)
-  if not e or e == i then return nil end
-  return e - 1
-end
-
--- The key a JSON key text stands for, or nil when cjson cannot decode it (a lone surrogate such
--- as "\\ud800", which JSON.stringify writes): such a key is then matched by its text alone.
-local function keyof(raw)
-  if not string.find(raw, '\\\\', 1, true) then return string.sub(raw, 2, -2) end
-  local ok, k = pcall(cjson.decode, raw)
-  if ok and type(k) == 'string' then return k end
-  return nil
-end
-
--- Splits a flat JSON object into its entries, keeping each key's and value's text as stored.
-local function parse(s)
-  local list = {}
-  local i = string.find(s, '%S')
-  if not i or string.sub(s, i, i) ~= '{' then return nil end
-  i = string.find(s, '%S', i + 1)
-  if not i then return nil end
-  if string.sub(s, i, i) == '}' then return list end
-  while true do
-    if string.sub(s, i, i) ~= '"' then return nil end
-    local ke = strend(s, i)
-    if not ke then return nil end
-    local kraw = string.sub(s, i, ke)
-    i = string.find(s, '%S', ke + 1)
-    if not i or string.sub(s, i, i) ~= ':' then return nil end
-    local vs = string.find(s, '%S', i + 1)
-    if not vs then return nil end
-    local ve = valend(s, vs)
-    if not ve then return nil end
-    list[#list + 1] = { keyof(kraw), kraw, string.sub(s, vs, ve) }
-    i = string.find(s, '%S', ve + 1)
-    if not i then return nil end
-    local c = string.sub(s, i, i)
-    if c == '}' then return list end
-    if c ~= ',' then return nil end
-    i = string.find(s, '%S', i + 1)
-    if not i then return nil end
-  end
-end
-
+export const setScript = new Script(`${COMMON}${LUA_MERGE}
 local now = clock(ARGV[1])
 local ns, app, token = ARGV[2], ARGV[3], ARGV[4]
 local maxBytes, maxKeys = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -231,63 +128,8 @@ local key = p .. token
 local s = load(key, now)
 if not s then return nil end
 
-local list = {}
-if s.d and s.d ~= '' then
-  list = parse(s.d)
-  if not list then return redis.error_reply('ERS_BAD_DATA stored d is not a JSON object') end
-end
-local oldCount = #list
--- A stored key is found by its JSON text (what JSON.stringify writes, as the caller's kjson) or
--- by its decoded value (for text another writer escaped differently).
-local byJson, byKey = {}, {}
-for i, e in ipairs(list) do
-  byJson[e[2]] = i
-  if e[1] then byKey[e[1]] = i end
-end
-for a = 7, #ARGV, 3 do
-  local k, kjson, vjson = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local at = byJson[kjson] or byKey[k]
-  if at and list[at] then
-    if vjson == '' then list[at] = false else list[at][3] = vjson end
-  elseif vjson ~= '' then
-    list[#list + 1] = { k, kjson, vjson }
-    byJson[kjson] = #list
-    byKey[k] = #list
-  end
-end
--- JavaScript objects list integer-like keys ("0", "7", "10"; below 2^32 - 1) first, ascending,
--- then the others in insertion order; JSON.stringify of redis-sessions' merged object does too.
-local indexed, named = {}, {}
-for _, e in ipairs(list) do
-  if e then
-    local k = e[1]
-    if k and (k == '0' or (#k <= 10 and string.find(k, '^[1-9]%d*$')
-        and tonumber(k) < 4294967295)) then
-      indexed[#indexed + 1] = e
-    else
-      named[#named + 1] = e
-    end
-  end
-end
-table.sort(indexed, function(a, b) return tonumber(a[1]) < tonumber(b[1]) end)
-local parts, count = {}, 0
-for _, group in ipairs({ indexed, named }) do
-  for _, e in ipairs(group) do
-    count = count + 1
-    parts[count] = e[2] .. ':' .. e[3]
-  end
-end
-local d = false
-if count > 0 then d = '{' .. table.concat(parts, ',') .. '}' end
-local oldLen = s.d and #s.d or 0
-local newLen = d and #d or 0
--- Refuse to grow d past the limits; a d already over them (written by another client) may shrink.
-if count > maxKeys and count > oldCount then
-  return redis.error_reply('ERS_D_TOO_MANY_KEYS d has too many keys')
-end
-if newLen > maxBytes and newLen > oldLen then
-  return redis.error_reply('ERS_D_TOO_LARGE d is too large')
-end
+local d, err = merge(s.d, 7, maxBytes, maxKeys)
+if err then return redis.error_reply(err) end
 
 touch(key, s, now, p, ns, app, token)
 local w = redis.call('HINCRBY', key, 'w', 1)

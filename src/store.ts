@@ -1,12 +1,12 @@
 import { type CacheStats, SessionCache } from "./cache.js";
-import { CompatEngine } from "./compat-engine.js";
 import { type Connection, close, connect } from "./connection.js";
 import type { SessionEngine } from "./engine.js";
+import { createEngines, type DurableKills, type KillTarget } from "./engines.js";
 import { RedisSessionsError, storeError } from "./errors.js";
 import type { KeyLayout } from "./keys.js";
 import { type ResolvedStoreOptions, resolveStoreOptions, type StoreOptions } from "./options.js";
 import type { RedisClient } from "./script.js";
-import { type SessionReply, toSession, toSessionList } from "./session.js";
+import { toSession, toSessionList } from "./session.js";
 import type { DataPatch, DefaultData, Seconds, Session, SessionWithToken } from "./types.js";
 import {
   serializeData,
@@ -69,10 +69,15 @@ export interface IdParams {
 export class RedisSessions<D = DefaultData> {
   /** The ioredis client this store sends its commands to. */
   readonly redis: RedisClient;
-  /** Where keys live (the redis-sessions layout). */
+  /**
+   * Where keys live: the redis-sessions layout, or for `layout: "cluster"` a view of it that
+   * tools can use (see `ClusterLayout.view`).
+   */
   readonly keys: KeyLayout;
   /** The key layout's Redis operations. */
   private readonly engine: SessionEngine;
+  /** With `durableKill`: kills on their own connection, confirmed on the replicas. */
+  private readonly durable: DurableKills | undefined;
   /** The resolved options. */
   readonly options: Readonly<ResolvedStoreOptions>;
   private readonly connection: Connection;
@@ -87,15 +92,20 @@ export class RedisSessions<D = DefaultData> {
   /** @throws {TypeError} when an option is invalid. */
   constructor(options: StoreOptions = {}) {
     this.options = Object.freeze(resolveStoreOptions(options));
-    const { clock, timeout, namespace } = this.options;
+    const { clock, timeout } = this.options;
     this.connection = connect(options, timeout);
     this.redis = this.connection.client;
-    const engine = new CompatEngine(this.redis, namespace);
-    this.engine = engine;
-    this.keys = engine.keys;
+    const engines = createEngines(this.connection, this.options);
+    this.engine = engines.engine;
+    this.keys = engines.keys;
+    this.durable = engines.durable;
     this.now = clock ? () => String(Math.floor(clock())) : () => "";
     // A client we don't own may have no commandTimeout: then each call gets its own deadline.
-    const own = (this.redis.options as { commandTimeout?: number } | undefined)?.commandTimeout;
+    const given = this.redis.options as
+      | { commandTimeout?: number; redisOptions?: { commandTimeout?: number } }
+      | undefined;
+    // A Cluster's nodes take their commandTimeout from redisOptions.
+    const own = given?.commandTimeout ?? given?.redisOptions?.commandTimeout;
     this.deadline = this.connection.owned || own ? undefined : timeout;
     this.wiper = new Wiper(this.redis, this.engine, this.options.wipe, this.now);
     this.wiper.start();
@@ -104,8 +114,8 @@ export class RedisSessions<D = DefaultData> {
 
   /** Creates a session for `id` and returns its new token. */
   async create(params: CreateParams<D>): Promise<{ token: string }> {
-    const app = validApp(params.app);
-    const id = validId(params.id);
+    const app = validApp(params?.app);
+    const id = validId(params?.id);
     const ip = validIp(params.ip);
     const ttl = validTtl(params.ttl);
     const d = params.d ? serializeData(validData(params.d, this.limits())) : "";
@@ -117,8 +127,8 @@ export class RedisSessions<D = DefaultData> {
 
   /** The session of `token`, or null if it is unknown or expired. Counts a read (`r`). */
   async get(params: TokenParams): Promise<Session<D> | null> {
-    const app = validApp(params.app);
-    const token = validToken(params.token);
+    const app = validApp(params?.app);
+    const token = validToken(params?.token);
     const cache = this.cache;
     if (cache) {
       const hit = cache.get<D>(app, token);
@@ -142,8 +152,8 @@ export class RedisSessions<D = DefaultData> {
    * Returns the session with the merged `d`, or null if it is unknown or expired.
    */
   async set(params: TokenParams & { d: DataPatch<D> }): Promise<Session<D> | null> {
-    const app = validApp(params.app);
-    const token = validToken(params.token);
+    const app = validApp(params?.app);
+    const token = validToken(params?.token);
     const limits = this.limits();
     const entries = validData(params.d, limits);
     try {
@@ -154,12 +164,17 @@ export class RedisSessions<D = DefaultData> {
     }
   }
 
-  /** Ends one session. `{kill: 1}` if it was alive, `{kill: 0}` otherwise. */
-  async kill(params: TokenParams): Promise<{ kill: number }> {
-    const app = validApp(params.app);
-    const token = validToken(params.token);
+  /**
+   * Ends one session. `{kill: 1}` if it was alive, `{kill: 0}` otherwise; with `durableKill`,
+   * also `durable`: whether the replicas confirmed it.
+   */
+  async kill(params: TokenParams): Promise<{ kill: number; durable?: boolean }> {
+    const app = validApp(params?.app);
+    const token = validToken(params?.token);
     try {
-      return { kill: await this.run(() => this.engine.kill(this.now(), app, token)) };
+      const engine = this.durable?.engine ?? this.engine;
+      const kill = await this.run(() => engine.kill(this.now(), app, token));
+      return this.confirmed(app, { token }, { kill });
     } finally {
       this.cache?.invalidate(`${app}:${token}`);
     }
@@ -170,8 +185,8 @@ export class RedisSessions<D = DefaultData> {
    * dead at once. Resolves to the new token, or null if the session is unknown or expired.
    */
   async rotate(params: TokenParams): Promise<{ token: string } | null> {
-    const app = validApp(params.app);
-    const token = validToken(params.token);
+    const app = validApp(params?.app);
+    const token = validToken(params?.token);
     try {
       const next = this.engine.successor(app, token);
       const moved = await this.run(() => this.engine.rotate(this.now(), app, token, next));
@@ -183,35 +198,36 @@ export class RedisSessions<D = DefaultData> {
 
   /** The number of distinct ids active within the last `deltaTime` seconds. */
   async activity(params: DeltaParams): Promise<{ activity: number }> {
-    const app = validApp(params.app);
-    const dt = validDeltaTime(params.deltaTime ?? params.dt);
+    const app = validApp(params?.app);
+    const dt = validDeltaTime(params?.deltaTime ?? params?.dt);
     return { activity: await this.run(() => this.engine.activity(this.now(), app, dt)) };
   }
 
   /** The live sessions of an app active within `deltaTime` seconds, most recent first. */
   async soapp(params: DeltaParams): Promise<{ sessions: SessionWithToken<D>[] }> {
-    const app = validApp(params.app);
-    const dt = validDeltaTime(params.deltaTime ?? params.dt);
+    const app = validApp(params?.app);
+    const dt = validDeltaTime(params?.deltaTime ?? params?.dt);
     const reply = await this.run(() => this.engine.soapp(this.now(), app, dt));
     return { sessions: toSessionList<D>(reply) };
   }
 
   /** The live sessions of one id. */
   async soid(params: IdParams): Promise<{ sessions: SessionWithToken<D>[] }> {
-    const app = validApp(params.app);
-    const id = validId(params.id);
+    const app = validApp(params?.app);
+    const id = validId(params?.id);
     const reply = await this.run(() => this.engine.soid(this.now(), app, id));
     return { sessions: toSessionList<D>(reply) };
   }
 
   /** Ends every session of one id at once ("log out everywhere"); counts the live ones. */
-  async killsoid(params: IdParams): Promise<{ kill: number }> {
-    const app = validApp(params.app);
-    const id = validId(params.id);
+  async killsoid(params: IdParams): Promise<{ kill: number; durable?: boolean }> {
+    const app = validApp(params?.app);
+    const id = validId(params?.id);
     try {
-      const { kill, tokens } = await this.run(() => this.engine.killsoid(this.now(), app, id));
+      const engine = this.durable?.engine ?? this.engine;
+      const { kill, tokens } = await this.run(() => engine.killsoid(this.now(), app, id));
       for (const token of tokens) this.cache?.invalidate(`${app}:${token}`);
-      return { kill };
+      return this.confirmed(app, { id }, { kill });
     } catch (err) {
       this.cache?.invalidateApp(app);
       throw err;
@@ -219,10 +235,12 @@ export class RedisSessions<D = DefaultData> {
   }
 
   /** Ends every session of an app, in bounded batches; counts the live ones. */
-  async killall(params: { app: string }): Promise<{ kill: number }> {
-    const app = validApp(params.app);
+  async killall(params: { app: string }): Promise<{ kill: number; durable?: boolean }> {
+    const app = validApp(params?.app);
     try {
-      return { kill: await this.run(() => this.engine.killall(this.now(), app)) };
+      const engine = this.durable?.engine ?? this.engine;
+      const kill = await this.run(() => engine.killall(this.now(), app));
+      return this.confirmed(app, "all", { kill });
     } finally {
       this.cache?.invalidateApp(app);
     }
@@ -230,11 +248,7 @@ export class RedisSessions<D = DefaultData> {
 
   /** `"PONG"` when Redis answers. */
   async ping(): Promise<"PONG"> {
-    try {
-      return (await this.guard(this.redis.ping())) as "PONG";
-    } catch (err) {
-      throw storeError(err);
-    }
+    return (await this.run(() => this.redis.ping())) as "PONG";
   }
 
   /** Cache counters (all zero when `cachetime` is 0). */
@@ -268,7 +282,18 @@ export class RedisSessions<D = DefaultData> {
     this.closed = true;
     this.wiper.stop();
     await this.cache?.close((sub) => close(sub));
+    await this.durable?.close();
     if (this.connection.owned) await close(this.redis);
+  }
+
+  /** Adds `durable` to a kill's result when `durableKill` is on; v4's shape otherwise. */
+  private async confirmed(
+    app: string,
+    target: KillTarget,
+    result: { kill: number },
+  ): Promise<{ kill: number; durable?: boolean }> {
+    if (!this.durable) return result;
+    return { ...result, durable: await this.durable.confirm(app, target) };
   }
 
   private limits() {
