@@ -42,6 +42,8 @@ export interface Load {
   dirty: boolean;
   count: number;
   generation: number;
+  /** The Redis read in flight, which concurrent misses of the same key may share. */
+  reading?: Promise<Session<unknown> | null>;
 }
 
 export interface SessionCacheOptions {
@@ -146,6 +148,18 @@ export class SessionCache {
       this.scheduleTouch(app, token);
     }
     return copy(entry.session) as Session<D>;
+  }
+
+  /**
+   * A copy of what a read of this key already in flight returns, so that a burst of misses for
+   * one session costs one Redis call. Only a read that no invalidation has spoiled is shared.
+   */
+  join<D>(app: string, token: string): Promise<Session<D> | null> | undefined {
+    if (!this.subscribed) return undefined;
+    const load = this.loads.get(`${app}:${token}`);
+    if (!load?.reading || load.dirty || load.generation !== this.generation) return undefined;
+    this.stats.hits++;
+    return load.reading.then((s) => (s ? (copy(s) as Session<D>) : null));
   }
 
   /** Call before asking Redis; pass the result to {@link fill}. */

@@ -130,21 +130,30 @@ export class RedisSessions<D = DefaultData> {
     const app = validApp(params?.app);
     const token = validToken(params?.token);
     const cache = this.cache;
-    if (cache) {
-      const hit = cache.get<D>(app, token);
-      if (hit) return hit;
-    }
-    const load = cache?.begin(app, token);
-    let session: Session<D> | null;
-    try {
-      const reply = await this.run(() => this.engine.get(this.now(), app, token, true));
-      session = reply ? toSession<D>(reply) : null;
-    } catch (err) {
-      cache?.fill(app, token, load, null);
-      throw err;
-    }
-    cache?.fill(app, token, load, session);
-    return session;
+    if (!cache) return this.read(app, token);
+    const hit = cache.get<D>(app, token) ?? cache.join<D>(app, token);
+    if (hit) return hit;
+    const load = cache.begin(app, token);
+    const reading = this.read(app, token).then(
+      (session) => {
+        cache.fill(app, token, load, session);
+        return session;
+      },
+      (err: unknown) => {
+        cache.fill(app, token, load, null);
+        throw err;
+      },
+    );
+    if (load) load.reading = reading as Promise<Session<unknown> | null>;
+    // Every caller, this one included, gets its own copy: joiners copy the shared result.
+    return reading.then((s) =>
+      s && load?.reading ? { ...s, ...(s.d ? { d: { ...s.d } } : {}) } : s,
+    );
+  }
+
+  private async read(app: string, token: string): Promise<Session<D> | null> {
+    const reply = await this.run(() => this.engine.get(this.now(), app, token, true));
+    return reply ? toSession<D>(reply) : null;
   }
 
   /**

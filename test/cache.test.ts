@@ -53,6 +53,19 @@ describe("cachetime", () => {
     expect(rs.cacheStats()).toMatchObject({ hits: 50, misses: 1, size: 1, active: true });
   });
 
+  it("answers a burst of misses for one session with one Redis read, each caller its own copy", async () => {
+    const rs = await ready(store({ namespace: uniqueNamespace(), cachetime: 30 }));
+    const { token } = await rs.create({ app, id: "u1", ip: "127.0.0.1", d: { a: 1 } });
+    const before = await commandCounts();
+    const burst = await Promise.all(Array.from({ length: 50 }, () => rs.get({ app, token })));
+    const after = await commandCounts();
+    expect((after.evalsha ?? 0) - (before.evalsha ?? 0)).toBe(1);
+    expect(new Set(burst).size).toBe(50);
+    for (const s of burst) expect(s).toMatchObject({ id: "u1", r: 1, d: { a: 1 } });
+    burst[0]!.d!.a = 2;
+    expect(burst[1]?.d?.a).toBe(1);
+  });
+
   it("hands out copies: mutating a returned session never changes the cache", async () => {
     const rs = await ready(store({ namespace: uniqueNamespace(), cachetime: 30 }));
     const { token } = await rs.create({ app, id: "u1", ip: "127.0.0.1", d: { a: 1 } });

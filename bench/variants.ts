@@ -1,0 +1,14 @@
+/** The HTTP server variants, by name. */
+export type Variant = "express" | "ours" | "ours-cached" | "express-session" | "v4";
+
+/** `cachetime` of the cached variant, in seconds. */
+export const CACHETIME = 30;
+
+/** The HTTP variants, baseline first. */
+export const VARIANTS: readonly { variant: Variant; label: string }[] = [
+  { variant: "express", label: "Express 5, no session (baseline)" },
+  { variant: "ours", label: "express-redis-sessions, req.rs.get()" },
+  { variant: "ours-cached", label: `express-redis-sessions, cachetime ${CACHETIME}` },
+  { variant: "express-session", label: "express-session 1.19 + connect-redis 9" },
+  { variant: "v4", label: "minimal middleware over redis-sessions 4.0.0" },
+];
