@@ -198,7 +198,8 @@ export function chart(r: Results): string {
   );
   y += 14;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${y}" viewBox="0 0 ${WIDTH} ${y}" ${FONT}>`,
+    `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${WIDTH}" height="${y}" viewBox="0 0 ${WIDTH} ${y}" ${FONT}>`,
+    "<title>express-redis-sessions benchmarks: store operations against redis-sessions 4.0.0, HTTP throughput against bare Express and express-session</title>",
     `<rect width="100%" height="100%" fill="#fff"/>`,
     ...parts,
     "</svg>",
