@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { ClusterLayout } from "./cluster-keys.js";
 import * as scripts from "./cluster-scripts.js";
-import type { SessionEngine } from "./engine.js";
+import { type SessionEngine, setArguments } from "./engine.js";
 import type { KeyLayout } from "./keys.js";
 import type { RedisClient, Script } from "./script.js";
 import type { SessionReply } from "./session.js";
@@ -148,15 +148,7 @@ export class ClusterEngine implements SessionEngine {
     entries: readonly DataEntry[],
     limits: DataLimits,
   ): Promise<SessionReply | null> {
-    const args: (string | number)[] = [
-      now,
-      this.channel,
-      app,
-      token,
-      limits.maxBytes,
-      limits.maxKeys,
-    ];
-    for (const e of entries) args.push(e.key, e.keyJson, e.valueJson ?? "");
+    const args = setArguments(now, this.channel, app, token, entries, limits);
     const reply = await this.routed(app, token, (b) =>
       this.run(scripts.setScript, this.tokenKeys(app, b, token), args),
     );

@@ -1,4 +1,4 @@
-import { LUA_CLOCK, LUA_LOAD, LUA_MERGE, LUA_REPLY } from "./lua-common.js";
+import { LUA_CLOCK, LUA_CREATE, LUA_IMPORT, LUA_LOAD, LUA_MERGE, LUA_REPLY } from "./lua-common.js";
 import { Script } from "./script.js";
 
 /*
@@ -16,7 +16,7 @@ import { Script } from "./script.js";
  * KEYS[1..4] are always the bucket's indexes: _sessions, _users, _ut, _exp (see the layout).
  */
 
-const BUCKET = `${LUA_CLOCK}${LUA_LOAD}${LUA_REPLY}
+const BUCKET = `${LUA_CLOCK}${LUA_LOAD}${LUA_REPLY}${LUA_CREATE}${LUA_IMPORT}
 local S, U, X, E = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 
 -- _ut members are id, NUL, token. A token is 64 characters, so a member belongs to id exactly
@@ -85,21 +85,15 @@ export const createScript = new Script(`#!lua
 ${BUCKET}
 local now = clock(ARGV[1])
 local key, token, id = KEYS[5], ARGV[2], ARGV[3]
-local existing = redis.call('HGET', key, 'id')
-if existing then
-  if existing == id then return 1 end
-  return redis.error_reply('ERS_TOKEN_COLLISION token already in use')
-end
+local done = existing(key, id)
+if done then return done end
 local ttl = tonumber(ARGV[5])
 local tid = token .. ':' .. id
 redis.call('ZADD', S, now, tid)
 redis.call('ZADD', U, now, id)
 redis.call('ZADD', E, now + ttl, tid)
 redis.call('ZADD', X, 0, id .. '\\0' .. token)
-local fields = {'id', id, 'r', 1, 'w', 1, 'ip', ARGV[4], 'la', now, 'ttl', ARGV[5]}
-if ARGV[6] ~= '' then fields[#fields + 1] = 'd'; fields[#fields + 1] = ARGV[6] end
-if ARGV[7] == '1' then fields[#fields + 1] = 'no_resave'; fields[#fields + 1] = 1 end
-redis.call('HSET', key, unpack(fields))
+redis.call('HSET', key, unpack(newFields(id, ARGV[4], now, ARGV[5], ARGV[6], ARGV[7])))
 redis.call('EXPIRE', key, ttl + 1)
 return 1
 `);
@@ -361,23 +355,10 @@ return { removed, #ARGV - 3 }
 export const importScript = new Script(`#!lua
 ${BUCKET}
 local key, token = KEYS[5], ARGV[1]
-local fields, f = {}, {}
-local i = 2
-while ARGV[i] ~= '' do
-  fields[#fields + 1] = ARGV[i]
-  fields[#fields + 1] = ARGV[i + 1]
-  f[ARGV[i]] = ARGV[i + 1]
-  i = i + 2
-end
+local fields, f, i = imported(2)
 local remaining = tonumber(ARGV[i + 1])
-local old = redis.call('HMGET', key, 'id', 'w', 'la')
-if old[1] == f.id and (tonumber(old[2]) or 0) >= (tonumber(f.w) or 0)
-    and (tonumber(old[3]) or 0) >= (tonumber(f.la) or 0) then
-  return 0
-end
-if old[1] and old[1] ~= f.id then
-  return redis.error_reply('ERS_TOKEN_COLLISION token already in use by another id')
-end
+local skip = importedAlready(key, f)
+if skip then return skip end
 redis.call('DEL', key)
 redis.call('HSET', key, unpack(fields))
 redis.call('HSET', key, 'mig', 1)

@@ -1,4 +1,4 @@
-import type { SessionEngine } from "./engine.js";
+import { type SessionEngine, setArguments } from "./engine.js";
 import { compatLayout, type KeyLayout } from "./keys.js";
 import type { RedisClient, Script } from "./script.js";
 import * as scripts from "./scripts.js";
@@ -74,15 +74,7 @@ export class CompatEngine implements SessionEngine {
     entries: readonly DataEntry[],
     limits: DataLimits,
   ): Promise<SessionReply | null> {
-    const args: (string | number)[] = [
-      now,
-      this.prefix,
-      app,
-      token,
-      limits.maxBytes,
-      limits.maxKeys,
-    ];
-    for (const e of entries) args.push(e.key, e.keyJson, e.valueJson ?? "");
+    const args = setArguments(now, this.prefix, app, token, entries, limits);
     return ((await this.run(scripts.setScript, args)) as SessionReply | null) ?? null;
   }
 

@@ -49,3 +49,20 @@ export interface SessionEngine {
   /** Removes expired sessions' keys; resolves to the number removed. */
   wipe(now: string): Promise<number>;
 }
+
+/**
+ * The arguments of both layouts' `set` scripts: clock, a scope (namespace prefix or channel), app,
+ * token, the limits, then a triple per change (key, key as JSON, value as JSON or "" to delete).
+ */
+export function setArguments(
+  now: string,
+  scope: string,
+  app: string,
+  token: string,
+  entries: readonly DataEntry[],
+  limits: DataLimits,
+): (string | number)[] {
+  const args: (string | number)[] = [now, scope, app, token, limits.maxBytes, limits.maxKeys];
+  for (const e of entries) args.push(e.key, e.keyJson, e.valueJson ?? "");
+  return args;
+}

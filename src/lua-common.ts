@@ -190,3 +190,55 @@ local function merge(stored, first, maxBytes, maxKeys)
   return d
 end
 `;
+
+/**
+ * Creating a session hash: `existing(key, id)` answers a resend of the same create (1) or a token
+ * taken by another id (an error), else nil; `newFields` lists the fields in redis-sessions' order.
+ */
+export const LUA_CREATE = `
+local function existing(key, id)
+  local owner = redis.call('HGET', key, 'id')
+  if not owner then return nil end
+  if owner == id then return 1 end
+  return redis.error_reply('ERS_TOKEN_COLLISION token already in use')
+end
+
+local function newFields(id, ip, now, ttl, d, noresave)
+  local fields = {'id', id, 'r', 1, 'w', 1, 'ip', ip, 'la', now, 'ttl', ttl}
+  if d ~= '' then fields[#fields + 1] = 'd'; fields[#fields + 1] = d end
+  if noresave == '1' then fields[#fields + 1] = 'no_resave'; fields[#fields + 1] = 1 end
+  return fields
+end
+`;
+
+/**
+ * Migration imports: `imported(first)` reads field/value pairs from ARGV[first] up to an empty
+ * argument (the HSET list, a map of them, and the position of the empty one); `importedAlready`
+ * answers 0 when the stored copy is at least as new (same id, no fewer writes, no older
+ * activity), an error when the token belongs to another id, else nil.
+ */
+export const LUA_IMPORT = `
+local function imported(first)
+  local fields, f = {}, {}
+  local i = first
+  while ARGV[i] ~= '' do
+    fields[#fields + 1] = ARGV[i]
+    fields[#fields + 1] = ARGV[i + 1]
+    f[ARGV[i]] = ARGV[i + 1]
+    i = i + 2
+  end
+  return fields, f, i
+end
+
+local function importedAlready(key, f)
+  local old = redis.call('HMGET', key, 'id', 'w', 'la')
+  if old[1] == f.id and (tonumber(old[2]) or 0) >= (tonumber(f.w) or 0)
+      and (tonumber(old[3]) or 0) >= (tonumber(f.la) or 0) then
+    return 0
+  end
+  if old[1] and old[1] ~= f.id then
+    return redis.error_reply('ERS_TOKEN_COLLISION token already in use by another id')
+  end
+  return nil
+end
+`;

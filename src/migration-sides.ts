@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import { ClusterLayout } from "./cluster-keys.js";
 import { importScript } from "./cluster-scripts.js";
 import { compatLayout } from "./keys.js";
+import { LUA_IMPORT } from "./lua-common.js";
 import { type RedisClient, Script } from "./script.js";
 import { RedisSessions } from "./store.js";
 
@@ -96,27 +97,14 @@ async function redisNow(client: RedisClient): Promise<number> {
  * newer copy replaces an existing one. ARGV: ns, app, token, field pairs, "", remaining seconds.
  * The token also goes into `{ns}:{app}:_migrated` (not a redis-sessions key) for a later prune.
  */
-const compatImport = new Script(`
+const compatImport = new Script(`${LUA_IMPORT}
 local ns, app, token = ARGV[1], ARGV[2], ARGV[3]
 local p = ns .. ':' .. app .. ':'
 local key = p .. token
-local fields, f = {}, {}
-local i = 4
-while ARGV[i] ~= '' do
-  fields[#fields + 1] = ARGV[i]
-  fields[#fields + 1] = ARGV[i + 1]
-  f[ARGV[i]] = ARGV[i + 1]
-  i = i + 2
-end
+local fields, f, i = imported(4)
 local ttlKeep = tonumber(ARGV[i + 1])
-local old = redis.call('HMGET', key, 'id', 'w', 'la')
-if old[1] == f.id and (tonumber(old[2]) or 0) >= (tonumber(f.w) or 0)
-    and (tonumber(old[3]) or 0) >= (tonumber(f.la) or 0) then
-  return 0
-end
-if old[1] and old[1] ~= f.id then
-  return redis.error_reply('ERS_TOKEN_COLLISION token already in use by another id')
-end
+local skip = importedAlready(key, f)
+if skip then return skip end
 redis.call('DEL', key)
 redis.call('HSET', key, unpack(fields))
 local la = tonumber(f.la) or 0

@@ -1,4 +1,4 @@
-import { LUA_CLOCK, LUA_LOAD, LUA_MERGE, LUA_REPLY } from "./lua-common.js";
+import { LUA_CLOCK, LUA_CREATE, LUA_LOAD, LUA_MERGE, LUA_REPLY } from "./lua-common.js";
 import { Script } from "./script.js";
 
 /*
@@ -44,7 +44,16 @@ local function touch(key, s, now, p, ns, app, token)
   end
 end
 
-${LUA_REPLY}`;
+${LUA_REPLY}
+-- Appends a live session (of \`id\`, when given) to a soid/soapp list: token, then its reply.
+local function list(out, p, token, now, id)
+  local s = load(p .. token, now)
+  if s and (not id or s.id == id) then
+    out[#out + 1] = token
+    out[#out + 1] = reply(s, s.w, s.d)
+  end
+end
+${LUA_CREATE}`;
 
 /*
  * create. KEYS: none (all derived). ARGV: clock, ns, app, token, id, ip, ttl, d, no_resave.
@@ -55,21 +64,15 @@ local now = clock(ARGV[1])
 local ns, app, token, id = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local p = ns .. app .. ':'
 local key = p .. token
-local existing = redis.call('HGET', key, 'id')
-if existing then
-  if existing == id then return 1 end
-  return redis.error_reply('ERS_TOKEN_COLLISION token already in use')
-end
+local done = existing(key, id)
+if done then return done end
 local ttl = tonumber(ARGV[7])
 local tokenid = token .. ':' .. id
 redis.call('ZADD', p .. '_sessions', now, tokenid)
 redis.call('ZADD', p .. '_users', now, id)
 redis.call('ZADD', ns .. 'SESSIONS', now + ttl, app .. ':' .. tokenid)
 redis.call('SADD', p .. 'us:' .. id, token)
-local fields = {'id', id, 'r', 1, 'w', 1, 'ip', ARGV[6], 'la', now, 'ttl', ARGV[7]}
-if ARGV[8] ~= '' then fields[#fields + 1] = 'd'; fields[#fields + 1] = ARGV[8] end
-if ARGV[9] == '1' then fields[#fields + 1] = 'no_resave'; fields[#fields + 1] = 1 end
-redis.call('HSET', key, unpack(fields))
+redis.call('HSET', key, unpack(newFields(id, ARGV[6], now, ARGV[7], ARGV[8], ARGV[9])))
 return 1
 `);
 
@@ -225,13 +228,7 @@ local now = clock(ARGV[1])
 local ns, app, id = ARGV[2], ARGV[3], ARGV[4]
 local p = ns .. app .. ':'
 local out = {}
-for _, token in ipairs(redis.call('SMEMBERS', p .. 'us:' .. id)) do
-  local s = load(p .. token, now)
-  if s and s.id == id then
-    out[#out + 1] = token
-    out[#out + 1] = reply(s, s.w, s.d)
-  end
-end
+for _, token in ipairs(redis.call('SMEMBERS', p .. 'us:' .. id)) do list(out, p, token, now, id) end
 return out
 `);
 
@@ -247,14 +244,7 @@ local out = {}
 -- Inclusive, as redis-sessions: a session active exactly deltaTime ago is listed.
 local members = redis.call('ZRANGE', p .. '_sessions', '+inf', now - tonumber(ARGV[4]),
   'BYSCORE', 'REV')
-for _, m in ipairs(members) do
-  local token = string.sub(m, 1, 64)
-  local s = load(p .. token, now)
-  if s then
-    out[#out + 1] = token
-    out[#out + 1] = reply(s, s.w, s.d)
-  end
-end
+for _, m in ipairs(members) do list(out, p, string.sub(m, 1, 64), now) end
 return out
 `);
 
