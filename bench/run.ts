@@ -7,6 +7,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startRedisServer } from "../test/helpers/redis-server.js";
+import { cacheBench } from "./cache-bench.js";
 import { ceilingBench } from "./ceiling.js";
 import { countCommands } from "./commands.js";
 import { readConfig } from "./config.js";
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
   try {
     log(`redis-server on ${redis.url}${cfg.quick ? " (quick mode: figures mean nothing)" : ""}`);
     const store = await storeBench(cfg, redis.host, redis.port, log);
+    const cache = await cacheBench(cfg, redis.host, redis.port, log);
     const commands = await countCommands(cfg, redis.host, redis.port);
     log("commands counted");
     const ceiling = await ceilingBench(cfg, redis.host, redis.port, log);
@@ -40,10 +42,11 @@ async function main(): Promise<void> {
       config,
       seconds: (Date.now() - started) / 1000,
       store,
+      cache,
       commands,
       ceiling,
       http,
-      targets: evaluateTargets(store, http),
+      targets: evaluateTargets(store, http, cache),
     };
   } finally {
     await redis.stop();

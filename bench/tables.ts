@@ -58,6 +58,19 @@ export function markdown(r: Results): string {
     );
   }
   out.push(
+    `\n#### The cache: get one at a time, ${c.store.sessions} sessions, from Redis and from memory (\`cachetime\`)\n`,
+  );
+  out.push(
+    table(
+      ["get", "operations/s", "× uncached"],
+      [
+        ["from Redis", range(r.cache.uncached, int), "1.00×"],
+        ["from the cache", range(r.cache.cached, int), range(r.cache.ratio, times)],
+      ],
+      ["l", "r", "r"],
+    ),
+  );
+  out.push(
     `\n#### Redis commands and round trips per call (MONITOR; killall over ${c.store.traceCalls} sessions)\n`,
   );
   out.push(

@@ -169,7 +169,7 @@ export class RedisSessions<D = DefaultData> {
       const reply = await this.run(() => this.engine.set(this.now(), app, token, entries, limits));
       return reply ? toSession<D>(reply) : null;
     } finally {
-      this.cache?.invalidate(`${app}:${token}`);
+      this.cache?.invalidate(token);
     }
   }
 
@@ -185,7 +185,7 @@ export class RedisSessions<D = DefaultData> {
       const kill = await this.run(() => engine.kill(this.now(), app, token));
       return this.confirmed(app, { token }, { kill });
     } finally {
-      this.cache?.invalidate(`${app}:${token}`);
+      this.cache?.invalidate(token);
     }
   }
 
@@ -201,7 +201,7 @@ export class RedisSessions<D = DefaultData> {
       const moved = await this.run(() => this.engine.rotate(this.now(), app, token, next));
       return moved ? { token: next } : null;
     } finally {
-      this.cache?.invalidate(`${app}:${token}`);
+      this.cache?.invalidate(token);
     }
   }
 
@@ -235,7 +235,7 @@ export class RedisSessions<D = DefaultData> {
     try {
       const engine = this.durable?.engine ?? this.engine;
       const { kill, tokens } = await this.run(() => engine.killsoid(this.now(), app, id));
-      for (const token of tokens) this.cache?.invalidate(`${app}:${token}`);
+      for (const token of tokens) this.cache?.invalidate(token);
       return this.confirmed(app, { id }, { kill });
     } catch (err) {
       this.cache?.invalidateApp(app);

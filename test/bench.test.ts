@@ -98,7 +98,10 @@ describe("npm run bench --quick", () => {
     }
     expect(results.ceiling.map((r: { test: string }) => r.test)).toEqual(["GET", "EVALSHA get"]);
     for (const row of results.ceiling) positive(row.rps);
-    expect(results.targets).toHaveLength(11);
+    positive(results.cache.uncached);
+    positive(results.cache.cached);
+    positive(results.cache.ratio);
+    expect(results.targets).toHaveLength(12);
     for (const t of results.targets) expect(typeof t.met).toBe("boolean");
 
     const svg = readFileSync(join(out, "results.svg"), "utf8");
