@@ -40,6 +40,8 @@ interface Entry {
 
 /** A load in flight; `dirty` once the key was invalidated meanwhile, so its reply is not cached. */
 export interface Load {
+  /** The app the token was presented for: a load is never shared with another app. */
+  app: string;
   dirty: boolean;
   count: number;
   generation: number;
@@ -160,7 +162,9 @@ export class SessionCache {
   join<D>(app: string, token: string): Promise<Session<D> | null> | undefined {
     if (!this.subscribed) return undefined;
     const load = this.loads.get(token);
-    if (!load?.reading || load.dirty || load.generation !== this.generation) return undefined;
+    if (!load?.reading || load.app !== app || load.dirty || load.generation !== this.generation) {
+      return undefined;
+    }
     this.stats.hits++;
     return load.reading.then((s) => (s ? (copy(s) as Session<D>) : null));
   }
@@ -168,11 +172,12 @@ export class SessionCache {
   /** Call before asking Redis; pass the result to {@link fill}. */
   begin(app: string, token: string): Load | undefined {
     if (!this.subscribed) return undefined;
-    const key = token;
-    let load = this.loads.get(key);
+    let load = this.loads.get(token);
+    // The same token presented for another app at the same moment: read it uncached.
+    if (load && load.app !== app) return undefined;
     if (!load) {
-      load = { dirty: false, count: 0, generation: this.generation };
-      this.loads.set(key, load);
+      load = { app, dirty: false, count: 0, generation: this.generation };
+      this.loads.set(token, load);
     }
     load.count++;
     return load;

@@ -66,6 +66,20 @@ describe("cachetime", () => {
     expect(burst[1]?.d?.a).toBe(1);
   });
 
+  it("never answers a token presented for another app from the cache", async () => {
+    const rs = await ready(store({ namespace: uniqueNamespace(), cachetime: 30 }));
+    const { token } = await rs.create({ app, id: "u1", ip: "127.0.0.1" });
+    // Concurrently (a shared read in flight) and then from a filled cache.
+    const [mine, theirs] = await Promise.all([
+      rs.get({ app, token }),
+      rs.get({ app: "otherapp", token }),
+    ]);
+    expect(mine?.id).toBe("u1");
+    expect(theirs).toBeNull();
+    expect(await rs.get({ app: "otherapp", token })).toBeNull();
+    expect((await rs.get({ app, token }))?.id).toBe("u1");
+  });
+
   it("hands out copies: mutating a returned session never changes the cache", async () => {
     const rs = await ready(store({ namespace: uniqueNamespace(), cachetime: 30 }));
     const { token } = await rs.create({ app, id: "u1", ip: "127.0.0.1", d: { a: 1 } });
