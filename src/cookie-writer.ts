@@ -13,12 +13,25 @@ export function isSecureRequest(req: IncomingMessage): boolean {
   return (req.socket as TLSSocket | undefined)?.encrypted === true;
 }
 
-function attributes(cookie: ResolvedCookie, req: IncomingMessage): SerializeOptions {
-  const options: SerializeOptions = {
-    path: cookie.path,
-    httpOnly: cookie.httpOnly,
-    secure: cookie.secure === "auto" ? isSecureRequest(req) : cookie.secure,
-  };
+/**
+ * Browsers drop a cookie without `Secure` when its name has a `__Secure-`/`__Host-` prefix, or
+ * when it is `SameSite=None` or partitioned: then "auto" must mean Secure, or the login would
+ * "succeed" without a cookie. (A name given as a string is checked at setup; one returned by a
+ * function is only known here.)
+ */
+function mustBeSecure(cookie: ResolvedCookie, name: string): boolean {
+  return (
+    name.startsWith("__Secure-") ||
+    name.startsWith("__Host-") ||
+    cookie.sameSite === "none" ||
+    cookie.partitioned
+  );
+}
+
+function attributes(cookie: ResolvedCookie, req: IncomingMessage, name: string): SerializeOptions {
+  const secure =
+    cookie.secure === "auto" ? mustBeSecure(cookie, name) || isSecureRequest(req) : cookie.secure;
+  const options: SerializeOptions = { path: cookie.path, httpOnly: cookie.httpOnly, secure };
   if (cookie.sameSite !== false) options.sameSite = cookie.sameSite;
   if (cookie.domain !== undefined) options.domain = cookie.domain;
   if (cookie.partitioned) options.partitioned = true;
@@ -37,7 +50,7 @@ export function sessionCookie(
   token: string,
   maxAge: Seconds | undefined,
 ): string {
-  const options = attributes(cookie, req);
+  const options = attributes(cookie, req, name);
   if (maxAge !== undefined) {
     options.maxAge = maxAge;
     options.expires = new Date(Date.now() + maxAge * 1000);
@@ -47,7 +60,7 @@ export function sessionCookie(
 
 /** The `Set-Cookie` line that deletes the cookie (same name, path and domain, empty, expired). */
 export function clearingCookie(cookie: ResolvedCookie, name: string, req: IncomingMessage): string {
-  const options = attributes(cookie, req);
+  const options = attributes(cookie, req, name);
   options.maxAge = 0;
   options.expires = new Date(0);
   return stringifySetCookie(name, "", options);

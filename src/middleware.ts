@@ -24,6 +24,9 @@ export interface RedisSessionsMiddleware<D = DefaultData> {
   readonly store: RedisSessions<D>;
 }
 
+/** Which middleware instance made each `req.rs`. */
+const owners = new WeakMap<object, object>();
+
 function isStore(value: object): value is RedisSessions<never> {
   // Duck-typed rather than instanceof, so a store from another copy of the package works.
   const s = value as Partial<Record<string, unknown>>;
@@ -84,8 +87,9 @@ export function redisSessions<D = DefaultData>(
     next: NextFunction,
   ): void {
     const target = req as Partial<RequestWithSession<D>>;
-    // Mounted twice (or on a sub-app too): the first instance wins.
-    if (isRequestSession(target.rs)) {
+    // The same instance mounted twice keeps its req.rs. Another instance (another app or cookie,
+    // say on a router) replaces it, so that one app's token never counts as a login for another.
+    if (isRequestSession(target.rs) && owners.get(target.rs) === ctx) {
       next();
       return;
     }
@@ -95,7 +99,9 @@ export function redisSessions<D = DefaultData>(
       const found = app
         ? readToken(req, { cookie: cookieName ?? false, header, bearer })
         : { token: null, source: null, cookiePresent: false };
-      target.rs = new RequestSession<D>(req, res, ctx, app, found, cookieName);
+      const rs = new RequestSession<D>(req, res, ctx, app, found, cookieName);
+      owners.set(rs, ctx);
+      target.rs = rs;
     } catch (err) {
       next(err);
       return;

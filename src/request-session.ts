@@ -236,12 +236,14 @@ export class RequestSession<D = DefaultData> {
   }
 
   /** The number of users of this app active in the last `deltaTime` seconds (default 600). */
-  activity(deltaTime: Seconds = DEFAULT_DELTA_TIME): Promise<{ activity: number }> {
+  async activity(deltaTime: Seconds = DEFAULT_DELTA_TIME): Promise<{ activity: number }> {
     return this.store.activity({ app: validApp(this.app), deltaTime });
   }
 
   /** The sessions of this app active in the last `deltaTime` seconds (default 600). */
-  soapp(deltaTime: Seconds = DEFAULT_DELTA_TIME): Promise<{ sessions: SessionWithToken<D>[] }> {
+  async soapp(
+    deltaTime: Seconds = DEFAULT_DELTA_TIME,
+  ): Promise<{ sessions: SessionWithToken<D>[] }> {
     return this.store.soapp({ app: validApp(this.app), deltaTime });
   }
 

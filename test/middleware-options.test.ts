@@ -234,6 +234,17 @@ describe("cookie options", () => {
     expect(cookie?.expires?.getTime()).toBeGreaterThan(Date.now() + 7900_000);
   });
 
+  it.each([
+    ["a __Host- name from a function", { name: () => "__Host-sid" }, "__Host-sid"],
+    ["a __Secure- name from a function", { name: () => "__Secure-sid" }, "__Secure-sid"],
+    ["SameSite=None", { name: "sid", sameSite: "none" as const }, "sid"],
+    ["a partitioned cookie", { name: "sid", partitioned: true }, "sid"],
+  ])("send Secure even over plain HTTP for %s (browsers drop it otherwise)", async (_, c, name) => {
+    const { res, cookie } = await loginCookie({ app: "webapp", cookie: c }, "u1", name);
+    expect(cookie?.secure).toBe(true);
+    expect(setCookieLines(res.headers)[0]).toMatch(/; Secure/);
+  });
+
   it("set every attribute they are given", async () => {
     const { cookie } = await loginCookie(
       {
@@ -479,15 +490,43 @@ describe("loadSession and requireSession", () => {
 });
 
 describe("mounting", () => {
-  it("twice keeps the first req.rs", async () => {
+  it("the same instance twice keeps its req.rs", async () => {
     const first = redisSessions({ app: "first", store });
-    const second = redisSessions({ app: "second", store });
     const web = express();
-    web.use(first, second);
-    web.get("/", (req, res) => {
-      res.json({ app: req.rs.app });
+    web.use(first, (req, _res, next) => {
+      (req as unknown as { marker: unknown }).marker = req.rs;
+      next();
     });
-    expect((await request(web).get("/")).body).toEqual({ app: "first" });
+    web.use(first);
+    web.get("/", (req, res) => {
+      res.json({
+        app: req.rs.app,
+        same: (req as unknown as { marker: unknown }).marker === req.rs,
+      });
+    });
+    expect((await request(web).get("/")).body).toEqual({ app: "first", same: true });
+  });
+
+  it("another instance (another app) replaces req.rs: one app's token is no login for another", async () => {
+    const shop = redisSessions({ app: "shop", store });
+    const backoffice = redisSessions({ app: "backoffice", store, cookie: { name: "admin.sid" } });
+    const admin = express.Router();
+    admin.use(backoffice);
+    admin.get("/whoami", async (req, res) => {
+      res.json({ app: req.rs.app, user: (await req.rs.get())?.id ?? null });
+    });
+    const web = express();
+    web.use(shop);
+    web.post("/login", async (req, res) => {
+      await req.rs.upsert("shopper");
+      res.json({ token: req.rs.token });
+    });
+    web.use("/admin", admin);
+    const { token } = (await request(web).post("/login")).body as { token: string };
+    for (const headers of [{ cookie: `rs.sid=${token}` }, { authorization: `Bearer ${token}` }]) {
+      const res = await request(web).get("/admin/whoami").set(headers);
+      expect(res.body).toEqual({ app: "backoffice", user: null });
+    }
   });
 
   it("passes an error thrown by the app function to next", async () => {

@@ -329,6 +329,7 @@ describe("errors", () => {
     );
     expect(() => restSessions({ apiKey: "" })).toThrow(/apiKey/);
     expect(() => restSessions({ apiKey: ["ok-key", " spaced"] })).toThrow(/apiKey/);
+    expect(() => restSessions({ apiKey: [] })).toThrow(/must not be an empty list/);
     expect(() => restSessions({ bodyLimit: 1.5 })).toThrow(/bodyLimit/);
   });
 });

@@ -21,6 +21,13 @@ function digest(value: string): Buffer {
 export function apiKeyList(apiKey: string | readonly string[] | undefined): string[] {
   if (apiKey === undefined) return [];
   const keys = typeof apiKey === "string" ? [apiKey] : [...apiKey];
+  // An empty list is a configuration mistake (an unset variable split into nothing), not a
+  // request for open routes: only an absent apiKey means "no key".
+  if (keys.length === 0) {
+    throw new TypeError(
+      'express-redis-sessions: option "apiKey" must not be an empty list (leave it out for no key)',
+    );
+  }
   for (const key of keys) {
     if (typeof key !== "string" || key.length === 0 || key.trim() !== key) {
       throw new TypeError(
