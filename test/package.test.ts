@@ -127,6 +127,7 @@ describe("the npm package", () => {
         "package.json",
         "README.md",
         "LICENSE",
+        "CHANGELOG.md",
         "dist/index.js",
         "dist/index.d.ts",
       ]),
@@ -137,6 +138,8 @@ describe("the npm package", () => {
       expect(files, `${target} is not in the tarball`).toContain(target);
     const stray = files.filter((f) => /^(src|test|bench|examples|\.tmp|node_modules)\//.test(f));
     expect(stray).toEqual([]);
+    // Source maps carry their sources inline: none points at a src/ file the tarball lacks.
+    expect(files.filter((f) => f.endsWith(".d.ts.map"))).toEqual([]);
     expect(installed.type).toBe("module");
   });
 
