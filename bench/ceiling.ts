@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { RedisSessions } from "../src/index.js";
-import { getScript } from "../src/scripts.js";
+import { getScript } from "../src/layouts/compat/scripts.js";
 import type { BenchConfig } from "./config.js";
 import { type Summary, summarize } from "./stats.js";
 

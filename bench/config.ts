@@ -29,8 +29,8 @@ export interface BenchConfig {
   };
   /** redis-benchmark: interleaved repetitions, requests per run and parallel clients. */
   ceiling: { reps: number; requests: number; clients: number };
-  /** Where results.json, results.svg and results.md go. */
-  outDir: string;
+  /** Where results.json, results.svg and results.md go; undefined: only print the tables. */
+  outDir: string | undefined;
 }
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -38,8 +38,12 @@ const here = fileURLToPath(new URL(".", import.meta.url));
 /** Reads `--quick`, `--out <dir>`, `BENCH_SIZE=tiny` and `BENCH_OUT`. */
 export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): BenchConfig {
   const quick = argv.includes("--quick") || env.BENCH_SIZE === "tiny";
+  // Results are written only when asked: `--save` (into bench/), `--out <dir>` or BENCH_OUT.
   const at = argv.indexOf("--out");
-  const outDir = (at >= 0 ? argv[at + 1] : undefined) ?? env.BENCH_OUT ?? here;
+  const outDir =
+    (at >= 0 ? argv[at + 1] : undefined) ??
+    env.BENCH_OUT ??
+    (argv.includes("--save") ? here : undefined);
   if (quick) {
     return {
       quick,

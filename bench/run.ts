@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: this package against redis-sessions 4.0.0 and express-session +
- * connect-redis, on a private redis-server started for the run. Prints Markdown tables and
- * writes results.json, results.svg and results.md (to bench/, or `--out <dir>`).
+ * connect-redis, on a private redis-server started for the run. Prints Markdown tables; with
+ * `--save` writes results.json, results.svg and results.md to bench/ (or to `--out <dir>`).
  * `--quick` (or BENCH_SIZE=tiny) runs tiny sizes, for the smoke test only.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -52,11 +52,15 @@ async function main(): Promise<void> {
     await redis.stop();
   }
   const md = markdown(results);
+  process.stdout.write(md);
+  if (!outDir) {
+    log("results not saved (pass --save to write them to bench/, or --out <dir>)");
+    return;
+  }
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(outDir, "results.svg"), chart(results));
   writeFileSync(join(outDir, "results.md"), md);
-  process.stdout.write(md);
   log(`wrote ${join(outDir, "results.json")}, results.svg and results.md`);
 }
 

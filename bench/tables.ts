@@ -24,7 +24,7 @@ function table(head: string[], rows: string[][], align: ("l" | "r")[]): string {
   return [head, rule, ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }
 
-/** The run's figures as Markdown tables (printed by `npm run bench`, pasted into the README). */
+/** The run's figures as Markdown tables (printed by `npm run bench`, saved with --save, summarised in bench/README.md). */
 export function markdown(r: Results): string {
   const out: string[] = [];
   const { machine: m, config: c } = r;

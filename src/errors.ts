@@ -1,6 +1,6 @@
 /**
  * The `name` of an error, as redis-sessions sets it (`missingParameter`, `invalidFormat`,
- * `invalidValue`), plus our own for limits and for failures of Redis itself.
+ * `invalidValue`), plus our own for limits, configuration and failures of Redis itself.
  */
 export type ErrorName =
   | "noSession"
@@ -8,31 +8,48 @@ export type ErrorName =
   | "invalidFormat"
   | "invalidValue"
   | "limitExceeded"
+  | "invalidConfiguration"
+  | "internalError"
   | "storeUnavailable";
 
+/**
+ * Every code, with the `name` and HTTP status its errors carry. A code raised by a Lua script
+ * (as an error reply `ERS_… detail`) is turned into an error here too, by `src/layouts/script.ts`.
+ */
+const CATALOGUE = {
+  ERS_MISSING_APP: ["missingParameter", 400],
+  ERS_MISSING_ID: ["missingParameter", 400],
+  ERS_MISSING_IP: ["missingParameter", 400],
+  ERS_MISSING_TOKEN: ["missingParameter", 400],
+  ERS_MISSING_D: ["missingParameter", 400],
+  ERS_NO_SESSION: ["noSession", 401],
+  ERS_INVALID_APP: ["invalidFormat", 400],
+  ERS_INVALID_ID: ["invalidFormat", 400],
+  ERS_INVALID_IP: ["invalidFormat", 400],
+  ERS_INVALID_TOKEN: ["invalidFormat", 400],
+  ERS_INVALID_TTL: ["invalidValue", 400],
+  ERS_INVALID_DELTATIME: ["invalidValue", 400],
+  ERS_INVALID_D: ["invalidValue", 400],
+  ERS_EMPTY_D: ["invalidValue", 400],
+  ERS_INVALID_D_VALUE: ["invalidValue", 400],
+  ERS_D_TOO_LARGE: ["limitExceeded", 413],
+  ERS_D_TOO_MANY_KEYS: ["limitExceeded", 413],
+  ERS_TOKEN_COLLISION: ["invalidValue", 409],
+  ERS_BUCKETS_MISMATCH: ["invalidConfiguration", 500],
+  ERS_INTERNAL: ["internalError", 500],
+  ERS_STORE_BUSY: ["storeUnavailable", 503],
+  ERS_STORE_UNAVAILABLE: ["storeUnavailable", 503],
+  ERS_STORE_TIMEOUT: ["storeUnavailable", 503],
+  ERS_STORE_OUT_OF_MEMORY: ["storeUnavailable", 503],
+} as const satisfies Record<string, readonly [ErrorName, number]>;
+
 /** A stable, machine-readable code: match on this, never on the message. */
-export type ErrorCode =
-  | "ERS_MISSING_APP"
-  | "ERS_MISSING_ID"
-  | "ERS_MISSING_IP"
-  | "ERS_MISSING_TOKEN"
-  | "ERS_NO_SESSION"
-  | "ERS_MISSING_D"
-  | "ERS_INVALID_APP"
-  | "ERS_INVALID_ID"
-  | "ERS_INVALID_IP"
-  | "ERS_INVALID_TOKEN"
-  | "ERS_INVALID_TTL"
-  | "ERS_INVALID_DELTATIME"
-  | "ERS_INVALID_D"
-  | "ERS_EMPTY_D"
-  | "ERS_INVALID_D_VALUE"
-  | "ERS_D_TOO_LARGE"
-  | "ERS_D_TOO_MANY_KEYS"
-  | "ERS_TOKEN_COLLISION"
-  | "ERS_STORE_UNAVAILABLE"
-  | "ERS_STORE_TIMEOUT"
-  | "ERS_STORE_OUT_OF_MEMORY";
+export type ErrorCode = keyof typeof CATALOGUE;
+
+/** True when `code` is one of this package's error codes. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === "string" && Object.hasOwn(CATALOGUE, code);
+}
 
 const BRAND = Symbol.for("express-redis-sessions.error");
 
@@ -44,7 +61,7 @@ const BRAND = Symbol.for("express-redis-sessions.error");
 export class RedisSessionsError extends Error {
   override readonly name: ErrorName;
   readonly code: ErrorCode;
-  /** HTTP status: 400 for bad input, 413 for limits, 503 when Redis fails. */
+  /** HTTP status: 400 bad input, 401 no session, 409 conflict, 413 limits, 5xx server side. */
   readonly status: number;
   /** Express's error handler reveals `message` to the client only when this is true. */
   readonly expose: boolean;
@@ -58,17 +75,19 @@ export class RedisSessionsError extends Error {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = name;
     this.code = code;
-    this.status = options?.status ?? statusOf(name);
+    this.status = options?.status ?? CATALOGUE[code]?.[1] ?? 500;
     this.expose = this.status < 500;
     Object.defineProperty(this, BRAND, { value: true });
   }
 }
 
-function statusOf(name: ErrorName): number {
-  if (name === "storeUnavailable") return 503;
-  if (name === "noSession") return 401;
-  if (name === "limitExceeded") return 413;
-  return 400;
+/** An error of `code`, with the name and status the catalogue gives it. */
+export function errorOf(
+  code: ErrorCode,
+  message: string,
+  options?: { cause?: unknown },
+): RedisSessionsError {
+  return new RedisSessionsError(CATALOGUE[code][0], code, message, options);
 }
 
 /** True for errors of this package, even when two copies of it are installed. */
@@ -89,25 +108,14 @@ export function storeError(cause: unknown): RedisSessionsError {
   if (isRedisSessionsError(cause)) return cause;
   const message = cause instanceof Error ? cause.message : String(cause);
   if (/timed out/i.test(message)) {
-    return new RedisSessionsError(
-      "storeUnavailable",
-      "ERS_STORE_TIMEOUT",
-      `Redis did not answer in time: ${message}`,
-      { cause },
-    );
+    return errorOf("ERS_STORE_TIMEOUT", `Redis did not answer in time: ${message}`, { cause });
   }
   if (message.startsWith("OOM")) {
-    return new RedisSessionsError(
-      "storeUnavailable",
+    return errorOf(
       "ERS_STORE_OUT_OF_MEMORY",
       `Redis is out of memory and refuses writes: ${message}`,
       { cause },
     );
   }
-  return new RedisSessionsError(
-    "storeUnavailable",
-    "ERS_STORE_UNAVAILABLE",
-    `Redis is unavailable: ${message}`,
-    { cause },
-  );
+  return errorOf("ERS_STORE_UNAVAILABLE", `Redis is unavailable: ${message}`, { cause });
 }

@@ -1,43 +1,55 @@
-export type { CacheStats } from "./cache.js";
-export type { NodeAddress } from "./cluster-connection.js";
-export { ClusterLayout, DEFAULT_BUCKETS, MAX_BUCKETS } from "./cluster-keys.js";
-export type { ConnectionOptions } from "./connection.js";
-export { boundedDefaults } from "./connection.js";
-export type { DurableKill } from "./durable.js";
-export type { ErrorCode, ErrorName } from "./errors.js";
-export { isRedisSessionsError, isStoreError, RedisSessionsError } from "./errors.js";
+/*
+ * The public API. The layers underneath, from the bottom: the shared base files here, the key
+ * layouts (layouts/), the store (store/), then the middleware (middleware/), the REST server
+ * (rest/) and migration (migrate/), and the command line (cli/).
+ */
 
 // Types req.rs on Express's Request (a type-only module, kept in the emitted declarations).
-import "./express-augment.js";
+import "./middleware/express-augment.js";
 
-export type { CookieOptions } from "./cookie-options.js";
-export type { KeyLayout } from "./keys.js";
-export { compatLayout } from "./keys.js";
-export type { NextFunction, RedisSessionsMiddleware, RequestWithSession } from "./middleware.js";
-export { redisSessions } from "./middleware.js";
-export type { MiddlewareOptions, StoreErrorPolicy } from "./middleware-options.js";
-export { MIDDLEWARE_DEFAULTS } from "./middleware-options.js";
-export type { ResolvedStoreOptions, StoreOptions } from "./options.js";
-export { STORE_DEFAULTS } from "./options.js";
-export type { UpsertOptions } from "./request-session.js";
-export { RequestSession } from "./request-session.js";
+export type { ErrorCode, ErrorName } from "./errors.js";
+export { isRedisSessionsError, isStoreError, RedisSessionsError } from "./errors.js";
+export { ClusterLayout, DEFAULT_BUCKETS, MAX_BUCKETS } from "./layouts/cluster/keys.js";
+export type { KeyLayout } from "./layouts/compat/keys.js";
+export { compatLayout } from "./layouts/compat/keys.js";
+export type { UpsertOptions } from "./middleware/context.js";
+export type { CookieOptions } from "./middleware/cookie-options.js";
+export type { Handler } from "./middleware/guards.js";
+export { loadSession, requireSession } from "./middleware/guards.js";
+export type {
+  NextFunction,
+  RedisSessionsMiddleware,
+  RequestWithSession,
+} from "./middleware/index.js";
+export { redisSessions } from "./middleware/index.js";
+export type { MiddlewareOptions, StoreErrorPolicy } from "./middleware/options.js";
+export { MIDDLEWARE_DEFAULTS } from "./middleware/options.js";
+export type { TokenSource } from "./middleware/read-token.js";
+export { RequestSession } from "./middleware/request-session.js";
+export type { RedisClient } from "./redis-client.js";
 export type { ExpressLike, RestSessionsOptions, RestSessionsRouter } from "./rest/router.js";
 export { restSessions } from "./rest/router.js";
-export type { Handler } from "./route-guards.js";
-export { loadSession, requireSession } from "./route-guards.js";
-export type { RedisClient } from "./script.js";
-export type { CreateParams, DeltaParams, IdParams, TokenParams } from "./store.js";
-export { RedisSessions } from "./store.js";
+export type { CacheStats } from "./store/cache.js";
+export type { NodeAddress } from "./store/cluster-connection.js";
+export type { ConnectionOptions } from "./store/connection.js";
+export { boundedDefaults } from "./store/connection.js";
+export type { DurableKill } from "./store/durable.js";
+export type { ResolvedStoreOptions, StoreOptions } from "./store/options.js";
+export { STORE_DEFAULTS } from "./store/options.js";
+export { isRedisSessions, RedisSessions } from "./store/store.js";
 export { createToken } from "./token.js";
-export type { TokenSource } from "./token-source.js";
 export type {
+  CreateParams,
   Data,
   DataPatch,
   DefaultData,
+  DeltaParams,
+  IdParams,
   Milliseconds,
   Seconds,
   Session,
   SessionData,
   SessionWithToken,
+  TokenParams,
 } from "./types.js";
 export type { DataValue } from "./validate.js";

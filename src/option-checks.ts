@@ -28,14 +28,44 @@ export function bool(value: unknown, name: string, fallback: boolean): boolean {
   return value;
 }
 
-/** Rejects keys that are not options (a typo would otherwise be ignored silently). */
-export function checkKeys(obj: object, known: Set<string>, prefix: string): void {
+/** Reads a finite number option of at least `min`; `undefined` or `null` gives `fallback`. */
+export function numberAtLeast(
+  value: unknown,
+  name: string,
+  fallback: number,
+  min: number,
+  expected: string,
+): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
+    fail(name, expected, value);
+  }
+  return value;
+}
+
+/** Reads an integer option from `min` to `max`. */
+export function integerIn(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    fail(name, `an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+/**
+ * Rejects keys that are not options (a typo would otherwise be ignored silently). `hints` maps a
+ * likely mistake to advice (`url` → use `redis`); otherwise the known names are listed.
+ */
+export function checkKeys(
+  obj: object,
+  known: ReadonlySet<string>,
+  prefix: string,
+  hints: Readonly<Record<string, string>> = {},
+): void {
   for (const key of Object.keys(obj)) {
     if (known.has(key)) continue;
-    const hint =
-      key === "maxAge" || key === "expires"
-        ? "; the cookie's lifetime follows the session's ttl"
-        : `; known options: ${[...known].join(", ")}`;
+    const hint = Object.hasOwn(hints, key)
+      ? `; ${hints[key]}`
+      : `; known options: ${[...known].join(", ")}`;
     throw new TypeError(`express-redis-sessions: unknown option "${prefix}${key}"${hint}`);
   }
 }

@@ -48,3 +48,35 @@ export interface Session<D = DefaultData> {
 
 /** A session in a `soid` or `soapp` list: also carries its token, so one device can be revoked. */
 export type SessionWithToken<D = DefaultData> = Session<D> & { token: string };
+
+/** Parameters of {@link RedisSessions.create}. */
+export interface CreateParams<D = DefaultData> {
+  app: string;
+  /** The user id; numbers are turned into strings. */
+  id: string | number;
+  ip: string;
+  /** Idle timeout in seconds, an integer >= 10. @default 7200 */
+  ttl?: Seconds | string | undefined;
+  d?: Partial<D> | DataPatch<D> | undefined;
+  /** Keep the expiry fixed at create + ttl instead of sliding it on each access. */
+  no_resave?: boolean | undefined;
+}
+
+/** `{app, token}` */
+export interface TokenParams {
+  app: string;
+  token: string;
+}
+
+/** `{app, deltaTime}`; redis-sessions v3's `dt` is accepted too. */
+export interface DeltaParams {
+  app: string;
+  deltaTime?: Seconds | string | undefined;
+  dt?: Seconds | string | undefined;
+}
+
+/** `{app, id}` */
+export interface IdParams {
+  app: string;
+  id: string | number;
+}

@@ -1,4 +1,4 @@
-import { RedisSessionsError } from "./errors.js";
+import { type ErrorCode, errorOf, RedisSessionsError } from "./errors.js";
 
 /** A value allowed in a session's `d`: redis-sessions stores `d` as one flat JSON object. */
 export type DataValue = string | number | boolean | null;
@@ -24,25 +24,22 @@ export const MAX_ID_LENGTH = 128;
 export const MAX_IP_LENGTH = 39;
 
 function missing(what: string): RedisSessionsError {
-  return new RedisSessionsError(
-    "missingParameter",
-    `ERS_MISSING_${what.toUpperCase()}` as "ERS_MISSING_APP",
-    `No ${what} supplied`,
-  );
+  return errorOf(`ERS_MISSING_${what.toUpperCase()}` as ErrorCode, `No ${what} supplied`);
 }
 
 function badFormat(what: string): RedisSessionsError {
-  return new RedisSessionsError(
-    "invalidFormat",
-    `ERS_INVALID_${what.toUpperCase()}` as "ERS_INVALID_APP",
-    `Invalid ${what} format`,
-  );
+  return errorOf(`ERS_INVALID_${what.toUpperCase()}` as ErrorCode, `Invalid ${what} format`);
+}
+
+/** True when `name` is a valid app name (3–20 of `[A-Za-z0-9_-]`); never throws. */
+export function isAppName(name: unknown): name is string {
+  return typeof name === "string" && name.length <= 20 && APP.test(name);
 }
 
 /** Validates an app name: 3–20 of `[A-Za-z0-9_-]`. */
 export function validApp(app: unknown): string {
   if (!app) throw missing("app");
-  if (typeof app !== "string" || app.length > 20 || !APP.test(app)) throw badFormat("app");
+  if (!isAppName(app)) throw badFormat("app");
   return app;
 }
 
@@ -192,6 +189,7 @@ export function serializeData(entries: readonly DataEntry[]): string {
   return out ? `${out}}` : "";
 }
 
+/** The error for a `d` over `maxDataBytes` (raised here and, after a merge, by the set script). */
 export function tooLarge(maxBytes: number): RedisSessionsError {
   return new RedisSessionsError(
     "limitExceeded",
@@ -200,6 +198,7 @@ export function tooLarge(maxBytes: number): RedisSessionsError {
   );
 }
 
+/** The error for a `d` over `maxDataKeys` (raised here and, after a merge, by the set script). */
 export function tooManyKeys(maxKeys: number): RedisSessionsError {
   return new RedisSessionsError(
     "limitExceeded",

@@ -1,10 +1,10 @@
+import { readFileSync } from "node:fs";
 import type { ServerResponse } from "node:http";
 import type { Router } from "express";
 import { storeError } from "../errors.js";
-import type { RedisSessions } from "../store.js";
+import { listApps } from "../layouts/apps.js";
+import type { RedisSessions } from "../store/store.js";
 import type { Data } from "../types.js";
-import { ADMIN_CSS, ADMIN_HTML, ADMIN_JS } from "./admin-page.js";
-import { listApps } from "./apps.js";
 import type { Middleware } from "./auth.js";
 import { sendError, sendJson, toErrorReply } from "./errors.js";
 
@@ -26,6 +26,24 @@ const CSP = [
   "form-action 'none'",
   "frame-ancestors 'none'",
 ].join("; ");
+
+/** SCAN calls per node for the app list: keeps one dashboard request bounded. */
+const MAX_APP_SCANS = 200;
+
+/**
+ * The page and its assets: plain HTML, CSS and JS in ./admin/ (copied into dist by the build),
+ * read once. No external resources; the script renders data with `textContent` only (never
+ * `innerHTML`), under a CSP that forbids inline code.
+ */
+const files = new Map<string, string>();
+function file(name: string): string {
+  let text = files.get(name);
+  if (text === undefined) {
+    text = readFileSync(new URL(`./admin/${name}`, import.meta.url), "utf8");
+    files.set(name, text);
+  }
+  return text;
+}
 
 function sendStatic(res: ServerResponse, type: string, body: string): void {
   res.statusCode = 200;
@@ -55,12 +73,14 @@ export function mountAdmin(router: Router, { store, guard }: AdminOptions): void
       res.end();
       return;
     }
-    sendStatic(res, "text/html", ADMIN_HTML);
+    sendStatic(res, "text/html", file("index.html"));
   });
-  router.get("/admin/admin.js", (_req, res) => sendStatic(res, "text/javascript", ADMIN_JS));
-  router.get("/admin/admin.css", (_req, res) => sendStatic(res, "text/css", ADMIN_CSS));
+  router.get("/admin/admin.js", (_req, res) =>
+    sendStatic(res, "text/javascript", file("admin.js")),
+  );
+  router.get("/admin/admin.css", (_req, res) => sendStatic(res, "text/css", file("admin.css")));
   router.get("/admin/api/apps", ...guard, (_req, res) => {
-    listApps(store.redis, store.keys).then(
+    listApps(store.redis, store.keys, MAX_APP_SCANS).then(
       (list) => sendJson(res, 200, list),
       (err: unknown) => sendError(res, toErrorReply(storeError(err))),
     );

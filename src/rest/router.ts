@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import type { Request, RequestHandler, Router } from "express";
-import type { StoreOptions } from "../options.js";
-import { RedisSessions } from "../store.js";
+import { clientIp } from "../client-ip.js";
+import type { StoreOptions } from "../store/options.js";
+import { isRedisSessions, RedisSessions } from "../store/store.js";
 import type { Data } from "../types.js";
 import { validNoResave } from "../validate.js";
 import { mountAdmin } from "./admin.js";
@@ -79,14 +80,6 @@ function query(req: IncomingMessage): URLSearchParams {
   return new URL(req.url ?? "/", "http://localhost").searchParams;
 }
 
-/** The caller's address, as the store's `ip` when the query gives none. */
-export function remoteIp(req: IncomingMessage): string | undefined {
-  const raw = (req as { ip?: string }).ip ?? req.socket.remoteAddress;
-  if (!raw) return undefined;
-  const bare = raw.replace(/%.*$/, "");
-  return bare.startsWith("::ffff:") && bare.includes(".") ? bare.slice(7) : bare;
-}
-
 function param(req: Request, name: string): string {
   const value: unknown = req.params[name];
   return typeof value === "string" ? value : "";
@@ -113,12 +106,8 @@ function checkOptions(options: RestSessionsOptions, keys: string[]): number {
       'express-redis-sessions: the admin dashboard needs an API key: set option "apiKey" (or --api-key)',
     );
   }
-  // Duck-typed rather than instanceof: an app may hold a store from another copy of the package.
-  const store = options.store as { get?: unknown; soapp?: unknown } | undefined;
-  if (
-    store !== undefined &&
-    (typeof store.get !== "function" || typeof store.soapp !== "function")
-  ) {
+  // Branded rather than instanceof: an app may hold a store from another copy of the package.
+  if (options.store !== undefined && !isRedisSessions(options.store)) {
     throw new TypeError('express-redis-sessions: option "store" must be a RedisSessions');
   }
   return limit;
@@ -187,7 +176,7 @@ export function restSessions(options: RestSessionsOptions = {}): RestSessionsRou
     const reply = await store.create({
       app: param(req, "app"),
       id: param(req, "id"),
-      ip: q.get("ip") ?? remoteIp(req) ?? "",
+      ip: q.get("ip") ?? clientIp(req),
       ttl: q.get("ttl") || undefined,
       d: d as Data | undefined,
       no_resave: validNoResave(q.get("no_resave")),

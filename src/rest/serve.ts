@@ -1,6 +1,6 @@
 import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { RedisSessions } from "../store.js";
+import type { RedisSessions } from "../store/store.js";
 import type { Data } from "../types.js";
 import { sendError, toErrorReply } from "./errors.js";
 import { requestLogger } from "./logger.js";

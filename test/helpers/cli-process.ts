@@ -23,9 +23,9 @@ function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...out, ...env };
 }
 
-/** Runs `node --import tsx src/cli.ts …args` from the repository root as a real child process. */
+/** Runs `node --import tsx src/cli/index.ts …args` from the repository root as a real child process. */
 export function startCli(args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/index.ts", ...args], {
     cwd: ROOT,
     env: cleanEnv(env),
     stdio: ["ignore", "pipe", "pipe"],

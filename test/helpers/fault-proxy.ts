@@ -95,6 +95,11 @@ export class ProxyConnection {
     this.pump("down");
   }
 
+  /** Chunks of replies from Redis held or delayed here, not yet passed to the client. */
+  get repliesHeld(): number {
+    return this.down.length;
+  }
+
   /** Closes both sockets; `reset` sends an RST to the client instead of a FIN. */
   destroy(reset = true): void {
     if (this.closed) return;
@@ -197,6 +202,13 @@ export class FaultProxy {
   setMode(mode: ProxyMode): void {
     this.mode = mode;
     for (const c of this.connections) c.setMode(mode);
+  }
+
+  /** Chunks of replies held or delayed on their way to clients, over every connection. */
+  heldReplies(): number {
+    let n = 0;
+    for (const c of this.connections) n += c.repliesHeld;
+    return n;
   }
 
   /** Resets every open connection (RST to the client). */

@@ -13,7 +13,7 @@ export interface WaitOptions {
   what?: string;
 }
 
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `cond` until it returns something truthy and resolves to that; throws after `ms`. */
 export async function until<T>(
@@ -74,4 +74,12 @@ function show(value: unknown): string {
   } catch {
     return String(value);
   }
+}
+
+/**
+ * Spaces out the steps of a load generator (requests a few ms apart). Never use it to wait for
+ * something to happen: that is what {@link until} is for.
+ */
+export function pace(ms: number): Promise<void> {
+  return pause(ms);
 }

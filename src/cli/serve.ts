@@ -1,0 +1,162 @@
+import { readFileSync } from "node:fs";
+import { isIPv4, isIPv6 } from "node:net";
+import type { RestSessionsOptions } from "../rest/router.js";
+import { type RunningServer, serve } from "../rest/serve.js";
+import { envFlag, UsageError, write } from "./flags.js";
+
+const NAME = "express-redis-sessions";
+
+/** The flags of `serve`, after commander applied defaults and environment variables. */
+export interface ServeFlags {
+  port: number;
+  host: string;
+  redis?: string;
+  redisHost: string;
+  redisPort: number;
+  namespace: string;
+  apiKey?: string[];
+  apiKeyFile?: string;
+  admin?: boolean;
+  protectHealth?: boolean;
+  log: string;
+  bodyLimit: number;
+  timeout: number;
+  wipe: number;
+  shutdownTimeout: number;
+}
+
+/** Adds comma-separated keys to the list (RS_APIKEY can hold an old and a new key). */
+export function collectKeys(value: string, previous: string[] | undefined): string[] {
+  // Comma-separated, so that RS_APIKEY can hold an old and a new key during a rotation.
+  const keys = value
+    .split(",")
+    .map((k) => k.trim())
+    .filter((k) => k !== "");
+  return [...(previous ?? []), ...keys];
+}
+
+function readKeyFile(path: string | undefined): string[] {
+  if (!path) return [];
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UsageError(`cannot read --api-key-file ${path}: ${(err as Error).message}`);
+  }
+  const keys = text
+    .split(/\r?\n/)
+    .map((k) => k.trim())
+    .filter((k) => k !== "" && !k.startsWith("#"));
+  if (keys.length === 0) throw new UsageError(`--api-key-file ${path} holds no key`);
+  return keys;
+}
+
+/** True for addresses only this machine can reach: 127.0.0.0/8, ::1 and `localhost`. */
+function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  if (h === "localhost") return true;
+  const v4 = h.startsWith("::ffff:") ? h.slice(7) : h;
+  if (isIPv4(v4)) return v4.startsWith("127.");
+  return isIPv6(h) && /^(0{0,4}:){2,7}0{0,3}1$/.test(h);
+}
+
+/** A Redis URL without its password, for log lines. */
+function safeRedis(flags: ServeFlags): string {
+  if (!flags.redis) return `${flags.redisHost}:${flags.redisPort}`;
+  try {
+    const url = new URL(flags.redis);
+    if (url.password) url.password = "***";
+    return url.toString();
+  } catch {
+    return "(unparsable URL)";
+  }
+}
+
+function routerOptions(flags: ServeFlags, keys: string[], admin: boolean): RestSessionsOptions {
+  return {
+    ...(flags.redis ? { redis: flags.redis } : { host: flags.redisHost, port: flags.redisPort }),
+    namespace: flags.namespace,
+    timeout: flags.timeout,
+    wipe: flags.wipe,
+    bodyLimit: flags.bodyLimit,
+    apiKey: keys.length > 0 ? keys : undefined,
+    admin,
+    protectHealth: flags.protectHealth === true,
+  };
+}
+
+function watchRedis(running: RunningServer): void {
+  let state: "unknown" | "up" | "down" = "unknown";
+  running.store.redis.on("ready", () => {
+    if (state !== "up") write(`redis: ${state === "down" ? "reconnected" : "connected"}\n`);
+    state = "up";
+  });
+  running.store.redis.on("error", (err: Error) => {
+    if (state !== "down") write(`redis: unavailable (${err.message}); retrying\n`);
+    state = "down";
+  });
+}
+
+function onSignals(running: RunningServer): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      write(`${signal} again: exiting now\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    // close() stops the listener synchronously; the line is written after, so it is a promise.
+    const closed = running.close();
+    write(`${signal}: shutting down; waiting for requests in flight\n`);
+    closed.then(
+      () => {
+        write("stopped: server closed, Redis connection quit\n");
+        process.exitCode = 0;
+        // Everything is closed, so the process ends now; this only fires if a handle leaked.
+        setTimeout(() => process.exit(0), 2000).unref();
+      },
+      (err: unknown) => {
+        write(`shutdown failed: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+/** The action of `serve`: starts the server, then runs until SIGTERM or SIGINT. */
+export async function startServer(flags: ServeFlags): Promise<void> {
+  const keys = [...(flags.apiKey ?? []), ...readKeyFile(flags.apiKeyFile)];
+  const admin = flags.admin === true || envFlag("RS_ADMIN");
+  if (keys.some((k) => k.length < 16)) {
+    write("warning: an API key shorter than 16 characters is easy to guess; use 32+ random ones\n");
+  }
+  if (!isLoopback(flags.host) && keys.length === 0) {
+    throw new UsageError(
+      `refusing to listen on ${flags.host} without an API key: anyone who reaches it could read ` +
+        "and kill every session. Set --api-key (or RS_APIKEY / --api-key-file), or listen on 127.0.0.1.",
+    );
+  }
+  let running: RunningServer;
+  try {
+    running = await serve({
+      host: flags.host,
+      port: flags.port,
+      router: routerOptions(flags, keys, admin),
+      log: flags.log.toLowerCase() !== "none",
+      shutdownTimeout: flags.shutdownTimeout,
+      write,
+    });
+  } catch (err) {
+    if (err instanceof TypeError) throw new UsageError(err.message.replace(`${NAME}: `, ""));
+    throw err;
+  }
+  watchRedis(running);
+  onSignals(running);
+  const auth = keys.length > 0 ? `API key required (${keys.length} key(s))` : "no API key";
+  write(
+    `${NAME} listening on ${running.url} (redis ${safeRedis(flags)}, namespace "${flags.namespace}", ${auth}` +
+      `${admin ? `, admin at ${running.url}/admin/` : ""})\n`,
+  );
+}

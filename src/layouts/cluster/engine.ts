@@ -1,0 +1,287 @@
+import { errorOf } from "../../errors.js";
+import type { Milliseconds } from "../../types.js";
+import type { DataEntry, DataLimits } from "../../validate.js";
+import type { KeyLayout } from "../compat/keys.js";
+import { type KillTarget, type NewSession, type SessionEngine, setArguments } from "../engine.js";
+import type { SessionReply } from "../reply.js";
+import type { Runner, Script, ScriptArg } from "../script.js";
+import { AppWide } from "./app-wide.js";
+import { ClusterLayout } from "./keys.js";
+import { BucketRegistry } from "./registry.js";
+import * as scripts from "./scripts.js";
+
+/** killsoid re-reads a user's tokens at most this often when sessions keep appearing. */
+const KILLSOID_ATTEMPTS = 10;
+/** Tokens whose session lives outside the bucket they route to, remembered for durableKill. */
+const HOMES_MAX = 10_000;
+
+/** A script's answer that the token lives in another bucket: `">bucket:ttl"`. */
+function movedTo(reply: unknown): { bucket: number; pointer: string } | undefined {
+  if (typeof reply !== "string" || !reply.startsWith(">")) return undefined;
+  const pointer = reply.slice(1);
+  const bucket = Number.parseInt(pointer, 10);
+  return Number.isSafeInteger(bucket) ? { bucket, pointer } : undefined;
+}
+
+function byBucket(tokens: readonly string[], bucketOf: (t: string) => number) {
+  const out = new Map<number, string[]>();
+  for (const t of tokens) {
+    const b = bucketOf(t);
+    const list = out.get(b);
+    if (list) list.push(t);
+    else out.set(b, [t]);
+  }
+  return out;
+}
+
+/**
+ * The Redis Cluster layout (keys.ts) driven by the scripts in scripts.ts. Per-session and
+ * per-user operations run in one bucket; app-wide ones are in app-wide.ts.
+ *
+ * There is no key listing all apps (it would be one hot key in one slot), so `wipe` cleans the
+ * indexes of the apps this process has used; session hashes expire by themselves.
+ */
+export class ClusterEngine implements SessionEngine {
+  readonly layout: ClusterLayout;
+  readonly channel: string;
+  readonly keys: KeyLayout;
+  private readonly registry: BucketRegistry;
+  private readonly appWide: AppWide;
+  private readonly homes = new Map<string, number>();
+
+  constructor(
+    private readonly runner: Runner,
+    namespace: string,
+    buckets: number,
+    private readonly clock: () => string,
+  ) {
+    this.layout = new ClusterLayout(namespace, buckets);
+    this.channel = this.layout.cacheChannel();
+    this.keys = this.layout.view();
+    this.registry = new BucketRegistry(runner, this.layout);
+    this.appWide = new AppWide(runner, this.layout, this.channel, clock);
+    // Builds the salt table now rather than on the first request.
+    this.layout.tag("_", 0);
+  }
+
+  token(_app: string, id: string): string {
+    return this.layout.newToken(this.layout.userBucket(id));
+  }
+
+  successor(_app: string, token: string): string {
+    return this.layout.successor(token);
+  }
+
+  async create(app: string, token: string, s: NewSession): Promise<void> {
+    await this.registry.ready(app);
+    const b = this.layout.tokenBucket(token);
+    await this.runner.run(
+      scripts.createScript,
+      [...this.layout.indexes(app, b), this.layout.session(app, b, token)],
+      [this.clock(), token, s.id, s.ip, s.ttl, s.d, s.noResave ? "1" : ""],
+    );
+  }
+
+  async get(app: string, token: string): Promise<SessionReply | null> {
+    const reply = await this.routed(app, token, (b) =>
+      this.run(scripts.getScript, this.tokenKeys(app, b, token), [token, 1]),
+    );
+    return (reply as SessionReply | null) ?? null;
+  }
+
+  async touch(app: string, tokens: readonly string[]): Promise<number> {
+    await this.registry.ready(app);
+    let touched = 0;
+    let pending = byBucket(tokens, (t) => this.layout.tokenBucket(t));
+    // Tokens that live elsewhere are touched once more, where their pointer says; no further.
+    for (let round = 0; round < 2 && pending.size > 0; round++) {
+      const moved = new Map<string, number>();
+      await Promise.all(
+        [...pending].map(async ([b, list]) => {
+          const keys = [...this.layout.indexes(app, b)];
+          for (const t of list)
+            keys.push(this.layout.session(app, b, t), this.layout.pointer(app, b, t));
+          const [n, ...rest] = (await this.run(scripts.touchScript, keys, list)) as [
+            number,
+            ...string[],
+          ];
+          touched += Number(n);
+          for (let i = 0; i + 1 < rest.length; i += 2) {
+            const to = movedTo(rest[i + 1]);
+            if (to && round === 0) moved.set(rest[i] as string, to.bucket);
+          }
+        }),
+      );
+      pending = byBucket([...moved.keys()], (t) => moved.get(t) ?? 0);
+    }
+    return touched;
+  }
+
+  async set(
+    app: string,
+    token: string,
+    entries: readonly DataEntry[],
+    limits: DataLimits,
+  ): Promise<SessionReply | null> {
+    const args = setArguments(this.clock(), this.channel, app, token, entries, limits);
+    const reply = await this.routed(app, token, (b) =>
+      this.runner.run(scripts.setScript, this.tokenKeys(app, b, token), args),
+    );
+    return (reply as SessionReply | null) ?? null;
+  }
+
+  async kill(app: string, token: string): Promise<number> {
+    const reply = await this.routed(app, token, (b) =>
+      this.run(scripts.killScript, this.tokenKeys(app, b, token), [this.channel, app, token]),
+    );
+    return Number(reply ?? 0);
+  }
+
+  async rotate(app: string, token: string, next: string): Promise<boolean> {
+    await this.registry.ready(app);
+    const b = this.layout.tokenBucket(token);
+    const args = [this.channel, app, token, next];
+    const keysIn = (bucket: number) => [
+      ...this.layout.indexes(app, bucket),
+      this.layout.session(app, bucket, token),
+      this.layout.session(app, bucket, next),
+      this.layout.pointer(app, bucket, token),
+    ];
+    const reply = await this.run(scripts.rotateScript, keysIn(b), args);
+    const to = movedTo(reply);
+    if (!to) return Number(reply) === 1;
+    // A migrated session: `next` routes to b too, so it needs a pointer there, written first so
+    // that the new token works the moment rotate returns it.
+    const ttl = Number(to.pointer.split(":")[1]) || 0;
+    const pointer = this.layout.pointer(app, b, next);
+    const set = await this.runner.command((c) => c.set(pointer, to.pointer, "EX", ttl + 5, "NX"));
+    if (set !== "OK") throw errorOf("ERS_TOKEN_COLLISION", "token already in use");
+    const moved = Number(await this.run(scripts.rotateScript, keysIn(to.bucket), args)) === 1;
+    if (moved) this.remember(app, next, to.bucket);
+    else await this.runner.command((c) => c.del(pointer));
+    return moved;
+  }
+
+  async activity(app: string, deltaTime: number): Promise<number> {
+    await this.registry.ready(app);
+    return this.appWide.activity(app, deltaTime);
+  }
+
+  async soapp(app: string, deltaTime: number): Promise<unknown[]> {
+    await this.registry.ready(app);
+    return this.appWide.soapp(app, deltaTime);
+  }
+
+  async soid(app: string, id: string): Promise<unknown[]> {
+    await this.registry.ready(app);
+    const b = this.layout.userBucket(id);
+    const tokens = (await this.runner.run(scripts.tokensScript, this.layout.indexes(app, b), [
+      id,
+    ])) as string[];
+    if (tokens.length === 0) return [];
+    return (await this.run(scripts.readScript, this.sessionKeys(app, b, tokens), [
+      id,
+      ...tokens,
+    ])) as unknown[];
+  }
+
+  async killsoid(app: string, id: string): Promise<{ kill: number; tokens: string[] }> {
+    await this.registry.ready(app);
+    const b = this.layout.userBucket(id);
+    for (let attempt = 0; attempt < KILLSOID_ATTEMPTS; attempt++) {
+      const tokens = (await this.runner.run(scripts.tokensScript, this.layout.indexes(app, b), [
+        id,
+      ])) as string[];
+      const [kill, ...killed] = (await this.run(
+        scripts.killsoidScript,
+        this.sessionKeys(app, b, tokens),
+        [this.channel, app, id, ...tokens],
+      )) as [number, ...string[]];
+      if (Number(kill) >= 0) return { kill: Number(kill), tokens: killed };
+    }
+    throw errorOf("ERS_STORE_BUSY", "killsoid: the sessions of this id kept changing; try again");
+  }
+
+  async killall(app: string): Promise<number> {
+    await this.registry.ready(app);
+    return this.appWide.killall(app);
+  }
+
+  wipe(): Promise<number> {
+    return this.appWide.wipe(this.registry.apps());
+  }
+
+  async takeLease(owner: string, ms: Milliseconds): Promise<boolean> {
+    const lease = this.layout.wipeLease();
+    return (await this.runner.command((c) => c.set(lease, owner, "PX", ms, "NX"))) === "OK";
+  }
+
+  ping(): Promise<string> {
+    return this.runner.command((c) => c.ping());
+  }
+
+  /**
+   * Keys whose slots an operation wrote, for `durableKill`'s WAIT: the bucket a token routes to
+   * and, for a migrated token, the bucket it lives in; a user's bucket; every bucket of an app.
+   */
+  writtenKeys(app: string, target: KillTarget): string[] {
+    if (target === "all") {
+      return Array.from({ length: this.layout.buckets }, (_, b) => this.layout.indexes(app, b)[0]);
+    }
+    if ("id" in target) return [this.layout.indexes(app, this.layout.userBucket(target.id))[0]];
+    const keys = [this.layout.indexes(app, this.layout.tokenBucket(target.token))[0]];
+    const home = this.homes.get(`${app}:${target.token}`);
+    if (home !== undefined) keys.push(this.layout.indexes(app, home)[0]);
+    return keys;
+  }
+
+  /** The apps this process has used (what `wipe` cleans). */
+  usedApps(): string[] {
+    return this.registry.apps();
+  }
+
+  /**
+   * Runs `op` in the bucket the token routes to and, when the answer is that the session lives
+   * in another bucket (a migrated token), once more there. Null when it is nowhere.
+   */
+  private async routed(
+    app: string,
+    token: string,
+    op: (bucket: number) => Promise<unknown>,
+  ): Promise<unknown> {
+    await this.registry.ready(app);
+    const first = await op(this.layout.tokenBucket(token));
+    const to = movedTo(first);
+    if (!to) return first;
+    this.remember(app, token, to.bucket);
+    const second = await op(to.bucket);
+    return movedTo(second) ? null : second;
+  }
+
+  private remember(app: string, token: string, bucket: number): void {
+    const key = `${app}:${token}`;
+    this.homes.delete(key);
+    this.homes.set(key, bucket);
+    if (this.homes.size > HOMES_MAX) {
+      const oldest = this.homes.keys().next().value;
+      if (oldest !== undefined) this.homes.delete(oldest);
+    }
+  }
+
+  private tokenKeys(app: string, b: number, token: string): string[] {
+    return [
+      ...this.layout.indexes(app, b),
+      this.layout.session(app, b, token),
+      this.layout.pointer(app, b, token),
+    ];
+  }
+
+  private sessionKeys(app: string, b: number, tokens: readonly string[]): string[] {
+    return [...this.layout.indexes(app, b), ...tokens.map((t) => this.layout.session(app, b, t))];
+  }
+
+  /** Runs a script whose first argument is the clock. */
+  private run(script: Script, keys: readonly string[], args: readonly ScriptArg[]) {
+    return this.runner.run(script, keys, [this.clock(), ...args]);
+  }
+}

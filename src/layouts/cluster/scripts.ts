@@ -1,0 +1,373 @@
+import { LUA_CLOCK, LUA_CREATE, LUA_IMPORT, LUA_LOAD, LUA_MERGE, LUA_REPLY } from "../lua.js";
+import { Script } from "../script.js";
+
+/*
+ * The cluster layout's scripts (keys.ts). Each one runs in one bucket and declares
+ * every key it touches in KEYS, all in the bucket's slot, so it works on Redis Cluster (and on
+ * Dragonfly, which forbids undeclared keys). `#!lua` scripts carry flags: `no-writes` for reads
+ * (they also run on replicas and when Redis is out of memory), `allow-oom` for the ones that
+ * only shrink memory or rewrite fields in place (get's touch, kill, wipe).
+ *
+ * A script that must find sessions through an index first (killsoid, soid, soapp, killall,
+ * wipe) runs in two steps: a read of the index, then a script that declares the hashes found.
+ * killsoid's second step re-reads the index and answers "again" when it changed, so its effect
+ * is still atomic: every session of the id that exists when it runs is killed.
+ *
+ * KEYS[1..4] are always the bucket's indexes: _sessions, _users, _ut, _exp (see the layout).
+ */
+
+const BUCKET = `${LUA_CLOCK}${LUA_LOAD}${LUA_REPLY}${LUA_CREATE}${LUA_IMPORT}
+local S, U, X, E = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+
+-- _ut members are id, NUL, token. A token is 64 characters, so a member belongs to id exactly
+-- when it is in id's range and #id + 65 bytes long (an id may itself contain a NUL).
+local function tokensOf(id)
+  local out, size = {}, #id + 65
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', X, '[' .. id .. '\\0', '(' .. id .. '\\1')) do
+    if #m == size then out[#out + 1] = string.sub(m, -64) end
+  end
+  return out
+end
+
+local function unindex(token, id)
+  local tid = token .. ':' .. id
+  redis.call('ZREM', S, tid)
+  redis.call('ZREM', E, tid)
+  redis.call('ZREM', X, id .. '\\0' .. token)
+end
+
+-- Removes one session and its index entries; drops the id from _users once it has no session.
+local function remove(key, token, id, channel, app)
+  redis.call('DEL', key)
+  unindex(token, id)
+  if #tokensOf(id) == 0 then redis.call('ZREM', U, id) end
+  redis.call('PUBLISH', channel, app .. ':' .. token)
+end
+
+-- Refreshes activity as the compat layout does, plus the hash's own expiry: one second past the
+-- logical end, so Redis never drops a session the clock still calls alive. A no_resave session
+-- keeps the expiry it got at create.
+local function touch(key, s, now, token)
+  local tid = token .. ':' .. s.id
+  redis.call('ZADD', S, now, tid)
+  redis.call('ZADD', U, now, s.id)
+  redis.call('ZADD', E, now + s.ttl, tid)
+  if s.idle > 0 then
+    if s.noresave then
+      redis.call('HSET', key, 'la', now, 'ttl', s.ttl)
+    else
+      redis.call('HSET', key, 'la', now)
+    end
+  end
+  if not s.noresave then redis.call('EXPIRE', key, s.ttl + 1) end
+end
+
+-- A token migrated from the compat layout routes here but lives in its user's bucket: its
+-- pointer ("bucket:ttl") says which. Returns the status reply ">bucket:ttl", or nil. Following
+-- a pointer for activity keeps it alive as long as the session it points to.
+local function moved(key, pointer, refresh)
+  if redis.call('EXISTS', key) == 1 then return nil end
+  local to = redis.call('GET', pointer)
+  if not to then return nil end
+  if refresh then
+    local ttl = tonumber(string.match(to, ':(%d+)$'))
+    if ttl then redis.call('EXPIRE', pointer, ttl + 5) end
+  end
+  return redis.status_reply('>' .. to)
+end
+`;
+
+/*
+ * create. KEYS: indexes, session. ARGV: clock, token, id, ip, ttl, d, no_resave.
+ * A resend of the same create (same token and id) is a no-op.
+ */
+export const createScript = new Script(`#!lua
+${BUCKET}
+local now = clock(ARGV[1])
+local key, token, id = KEYS[5], ARGV[2], ARGV[3]
+local done = existing(key, id)
+if done then return done end
+local ttl = tonumber(ARGV[5])
+local tid = token .. ':' .. id
+redis.call('ZADD', S, now, tid)
+redis.call('ZADD', U, now, id)
+redis.call('ZADD', E, now + ttl, tid)
+redis.call('ZADD', X, 0, id .. '\\0' .. token)
+redis.call('HSET', key, unpack(newFields(id, ARGV[4], now, ARGV[5], ARGV[6], ARGV[7])))
+redis.call('EXPIRE', key, ttl + 1)
+return 1
+`);
+
+/*
+ * get. KEYS: indexes, session, pointer. ARGV: clock, token, count ("1" counts the read and
+ * refreshes activity). Returns the session as it was before this read, nil, or ">bucket:ttl".
+ */
+export const getScript = new Script(`#!lua flags=allow-oom
+${BUCKET}
+local now = clock(ARGV[1])
+local key, token = KEYS[5], ARGV[2]
+local s = load(key, now)
+if not s then return moved(key, KEYS[6], true) end
+if ARGV[3] == '1' then
+  touch(key, s, now, token)
+  redis.call('HINCRBY', key, 'r', 1)
+end
+return reply(s, s.w, s.d)
+`);
+
+/*
+ * touch: refreshes activity of many tokens of one bucket without counting a read.
+ * KEYS: indexes, then session and pointer of each token. ARGV: clock, token...
+ * Returns {touched, token, ">bucket:ttl", ...} for tokens that live in another bucket.
+ */
+export const touchScript = new Script(`#!lua flags=allow-oom
+${BUCKET}
+local now = clock(ARGV[1])
+local out = { 0 }
+for i = 2, #ARGV do
+  local key, pointer = KEYS[2 * i + 1], KEYS[2 * i + 2]
+  local s = load(key, now)
+  if s then
+    touch(key, s, now, ARGV[i])
+    out[1] = out[1] + 1
+  else
+    local to = moved(key, pointer, true)
+    if to then
+      out[#out + 1] = ARGV[i]
+      out[#out + 1] = to.ok
+    end
+  end
+end
+return out
+`);
+
+/*
+ * set: merges changes into d atomically (the compat layout's text-level merge).
+ * KEYS: indexes, session, pointer. ARGV: clock, channel, app, token, maxBytes, maxKeys, then
+ * triples (key, key as JSON, value as JSON or "" to delete).
+ */
+export const setScript = new Script(`#!lua
+${BUCKET}${LUA_MERGE}
+local now = clock(ARGV[1])
+local key, channel, app, token = KEYS[5], ARGV[2], ARGV[3], ARGV[4]
+local s = load(key, now)
+if not s then return moved(key, KEYS[6], true) end
+local d, err = merge(s.d, 7, tonumber(ARGV[5]), tonumber(ARGV[6]))
+if err then return redis.error_reply(err) end
+touch(key, s, now, token)
+local w = redis.call('HINCRBY', key, 'w', 1)
+if d then redis.call('HSET', key, 'd', d) else redis.call('HDEL', key, 'd') end
+redis.call('PUBLISH', channel, app .. ':' .. token)
+return reply(s, tostring(w), d)
+`);
+
+/*
+ * kill. KEYS: indexes, session, pointer. ARGV: clock, channel, app, token.
+ * Returns 1 if a live session was killed, 0 otherwise, or ">bucket:ttl"; debris goes too.
+ */
+export const killScript = new Script(`#!lua flags=allow-oom
+${BUCKET}
+local now = clock(ARGV[1])
+local key, channel, app, token = KEYS[5], ARGV[2], ARGV[3], ARGV[4]
+local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
+if not f[1] then
+  local to = moved(key, KEYS[6], false)
+  if to then return to end
+  redis.call('DEL', key)
+  return 0
+end
+remove(key, token, f[1], channel, app)
+if alive(now, f[2], f[3]) then return 1 end
+return 0
+`);
+
+/*
+ * rotate: moves a live session to a new token of the same bucket, atomically.
+ * KEYS: indexes, session, new session, pointer. ARGV: clock, channel, app, token, new token.
+ * Returns 1, 0 if the session is gone, or ">bucket:ttl".
+ */
+export const rotateScript = new Script(`#!lua
+${BUCKET}
+local now = clock(ARGV[1])
+local key, nextKey = KEYS[5], KEYS[6]
+local channel, app, token, next = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local s = load(key, now)
+if not s then return moved(key, KEYS[7], true) or 0 end
+if redis.call('EXISTS', nextKey) == 1 then
+  return redis.error_reply('ERS_TOKEN_COLLISION token already in use')
+end
+local fields = {'id', s.id, 'r', s.r or 1, 'w', s.w or 1, 'ip', s.ip or '', 'la', now, 'ttl', s.ttl}
+if s.d then fields[#fields + 1] = 'd'; fields[#fields + 1] = s.d end
+if s.noresave then fields[#fields + 1] = 'no_resave'; fields[#fields + 1] = 1 end
+remove(key, token, s.id, channel, app)
+local tid = next .. ':' .. s.id
+redis.call('HSET', nextKey, unpack(fields))
+redis.call('EXPIRE', nextKey, s.ttl + 1)
+redis.call('ZADD', S, now, tid)
+redis.call('ZADD', U, now, s.id)
+redis.call('ZADD', E, now + s.ttl, tid)
+redis.call('ZADD', X, 0, s.id .. '\\0' .. next)
+return 1
+`);
+
+/* The tokens of one id in a bucket (the first step of soid and killsoid). KEYS: indexes. ARGV: id. */
+export const tokensScript = new Script(`#!lua flags=no-writes
+${BUCKET}
+return tokensOf(ARGV[1])
+`);
+
+/*
+ * killsoid, second step. KEYS: indexes, the session of each token. ARGV: clock, channel, app,
+ * id, token... Returns {-1} when the id's tokens are no longer exactly these (the caller reads
+ * them again), else {live sessions killed, token...}.
+ */
+export const killsoidScript = new Script(`#!lua flags=allow-oom
+${BUCKET}
+local now = clock(ARGV[1])
+local channel, app, id = ARGV[2], ARGV[3], ARGV[4]
+local current = tokensOf(id)
+if #current ~= #ARGV - 4 then return { -1 } end
+local given = {}
+for i = 5, #ARGV do given[ARGV[i]] = true end
+for _, token in ipairs(current) do
+  if not given[token] then return { -1 } end
+end
+local out = { 0 }
+for i = 5, #ARGV do
+  local token, key = ARGV[i], KEYS[i]
+  out[#out + 1] = token
+  local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
+  if f[1] == id and alive(now, f[2], f[3]) then out[1] = out[1] + 1 end
+  if f[1] == id or not f[1] then redis.call('DEL', key) end
+  unindex(token, id)
+  redis.call('PUBLISH', channel, app .. ':' .. token)
+end
+redis.call('ZREM', U, id)
+return out
+`);
+
+/*
+ * Reads sessions whose keys are given: soid's and soapp's second step. KEYS: indexes, then the
+ * session of each token. ARGV: clock, id ("" for any), token... Returns token, session, ...
+ */
+export const readScript = new Script(`#!lua flags=no-writes
+${BUCKET}
+local now = clock(ARGV[1])
+local id = ARGV[2]
+local out = {}
+for i = 3, #ARGV do
+  local s = load(KEYS[i + 2], now)
+  if s and (id == '' or s.id == id) then
+    out[#out + 1] = ARGV[i]
+    out[#out + 1] = reply(s, s.w, s.d)
+  end
+end
+return out
+`);
+
+/*
+ * soapp, first step: the members of _sessions active within deltaTime, most recent first, with
+ * their scores (inclusive, as redis-sessions). KEYS: indexes. ARGV: clock, deltaTime.
+ */
+export const recentScript = new Script(`#!lua flags=no-writes
+${BUCKET}
+local now = clock(ARGV[1])
+return redis.call('ZRANGE', S, '+inf', now - tonumber(ARGV[2]), 'BYSCORE', 'REV', 'WITHSCORES')
+`);
+
+/* activity of one bucket: ids active within deltaTime. KEYS: indexes. ARGV: clock, deltaTime. */
+export const activityScript = new Script(`#!lua flags=no-writes
+${BUCKET}
+local now = clock(ARGV[1])
+return redis.call('ZCOUNT', U, now - tonumber(ARGV[2]), '+inf')
+`);
+
+/*
+ * killall, second step for one batch of _sessions members. KEYS: indexes, then the session of
+ * each member. ARGV: clock, channel, app, member... Returns {killed, remaining}.
+ */
+export const killallScript = new Script(`#!lua flags=allow-oom
+${BUCKET}
+local now = clock(ARGV[1])
+local channel, app = ARGV[2], ARGV[3]
+local n = 0
+for i = 4, #ARGV do
+  local m, key = ARGV[i], KEYS[i + 1]
+  local token, id = string.sub(m, 1, 64), string.sub(m, 66)
+  local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
+  if f[1] == id and alive(now, f[2], f[3]) then n = n + 1 end
+  if f[1] == id or not f[1] then
+    remove(key, token, id, channel, app)
+  end
+  -- Always drop the member itself (even a malformed one), so every batch makes progress.
+  redis.call('ZREM', S, m)
+end
+local remaining = redis.call('ZCARD', S)
+-- No session left: whatever the other indexes still hold is debris.
+if remaining == 0 then redis.call('DEL', U, X, E) end
+return { n, remaining }
+`);
+
+/* wipe, first step: members of _exp whose expiry has passed. KEYS: indexes. ARGV: clock, batch. */
+export const expiredScript = new Script(`#!lua flags=no-writes
+${BUCKET}
+local now = clock(ARGV[1])
+return redis.call('ZRANGEBYSCORE', E, '-inf', '(' .. now, 'LIMIT', 0, tonumber(ARGV[2]))
+`);
+
+/*
+ * wipe, second step: removes sessions whose expiry has passed, re-checking each against its
+ * hash; a session still alive gets its real expiry instead. KEYS: indexes, then the session of
+ * each member. ARGV: clock, channel, app, member... Returns {removed, examined}.
+ */
+export const wipeScript = new Script(`#!lua flags=allow-oom
+${BUCKET}
+local now = clock(ARGV[1])
+local channel, app = ARGV[2], ARGV[3]
+local removed = 0
+for i = 4, #ARGV do
+  local m, key = ARGV[i], KEYS[i + 1]
+  local token, id = string.sub(m, 1, 64), string.sub(m, 66)
+  if #token ~= 64 or id == '' or string.sub(m, 65, 65) ~= ':' then
+    redis.call('ZREM', E, m)
+  else
+    local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
+    if f[1] == id and alive(now, f[2], f[3]) then
+      redis.call('ZADD', E, (tonumber(f[2]) or 0) + (tonumber(f[3]) or 0), m)
+    elseif f[1] == id or not f[1] then
+      remove(key, token, id, channel, app)
+      removed = removed + 1
+    else
+      redis.call('ZREM', E, m)
+    end
+  end
+end
+return { removed, #ARGV - 3 }
+`);
+
+/*
+ * Copies one session into its bucket (migration), keeping its token, counters, data and expiry.
+ * Only a newer copy (more writes, or later activity) replaces an existing one, so a copy can be
+ * run again to resume or to catch up. KEYS: indexes, session. ARGV: token, then the hash's
+ * fields as pairs (id r w ip la ttl [d] [no_resave] …), then "", the remaining seconds.
+ * Returns 1 if written, 0 if the target was as new.
+ */
+export const importScript = new Script(`#!lua
+${BUCKET}
+local key, token = KEYS[5], ARGV[1]
+local fields, f, i = imported(2)
+local remaining = tonumber(ARGV[i + 1])
+local skip = importedAlready(key, f)
+if skip then return skip end
+redis.call('DEL', key)
+redis.call('HSET', key, unpack(fields))
+redis.call('HSET', key, 'mig', 1)
+redis.call('EXPIRE', key, remaining + 1)
+local la = tonumber(f.la) or 0
+local tid = token .. ':' .. f.id
+redis.call('ZADD', S, la, tid)
+redis.call('ZADD', U, 'GT', la, f.id)
+redis.call('ZADD', E, la + (tonumber(f.ttl) or 0), tid)
+redis.call('ZADD', X, 0, f.id .. '\\0' .. token)
+return 1
+`);

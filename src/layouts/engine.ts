@@ -1,0 +1,113 @@
+import { commandTimeoutOf, isCluster, type RedisClient } from "../redis-client.js";
+import type { Milliseconds } from "../types.js";
+import type { DataEntry, DataLimits } from "../validate.js";
+import { ClusterEngine } from "./cluster/engine.js";
+import { CompatEngine } from "./compat/engine.js";
+import type { KeyLayout } from "./compat/keys.js";
+import type { SessionReply } from "./reply.js";
+import { Runner, type ScriptArg } from "./script.js";
+
+/** What a kill wrote: one token's session, one id's sessions, or a whole app. */
+export type KillTarget = { token: string } | { id: string } | "all";
+
+/** A new session as the create script takes it (`d` already serialized, `""` for none). */
+export interface NewSession {
+  id: string;
+  ip: string;
+  ttl: number;
+  d: string;
+  noResave: boolean;
+}
+
+/**
+ * What a key layout does with Redis. The store validates input, runs the cache and types
+ * errors; an engine only talks to Redis, one atomic script per operation (app-wide operations in
+ * bounded batches). Two engines exist: the redis-sessions layout (`compat`) and the Redis Cluster
+ * layout (`cluster`).
+ */
+export interface SessionEngine {
+  /** A compat-shaped view of the key names, for tools (the app list, tests). */
+  readonly keys: KeyLayout;
+  /** The pub/sub channel that carries `{app}:{token}` invalidations. */
+  readonly channel: string;
+  /** A new token for a session of `id` (a layout may encode where the session lives). */
+  token(app: string, id: string): string;
+  /** A new token for the session that `token` names now (for rotate: same place, new name). */
+  successor(app: string, token: string): string;
+  create(app: string, token: string, session: NewSession): Promise<void>;
+  /** Reads a session, counts the read and refreshes its activity. */
+  get(app: string, token: string): Promise<SessionReply | null>;
+  /** Refreshes activity of live sessions without counting a read. */
+  touch(app: string, tokens: readonly string[]): Promise<number>;
+  set(
+    app: string,
+    token: string,
+    entries: readonly DataEntry[],
+    limits: DataLimits,
+  ): Promise<SessionReply | null>;
+  /** 1 if a live session was ended. */
+  kill(app: string, token: string): Promise<number>;
+  /** True if the session moved to `next`. */
+  rotate(app: string, token: string, next: string): Promise<boolean>;
+  activity(app: string, deltaTime: number): Promise<number>;
+  /** A flat list: token, session reply, token, session reply, … */
+  soapp(app: string, deltaTime: number): Promise<unknown[]>;
+  soid(app: string, id: string): Promise<unknown[]>;
+  /** The live sessions ended and every token that was removed. */
+  killsoid(app: string, id: string): Promise<{ kill: number; tokens: string[] }>;
+  killall(app: string): Promise<number>;
+  /** Removes expired sessions' keys; resolves to the number removed. */
+  wipe(): Promise<number>;
+  /** Takes the wipe lease (one wiper at a time across processes) for `ms`; true if taken. */
+  takeLease(owner: string, ms: Milliseconds): Promise<boolean>;
+  /** Keys whose slots a kill wrote, for `durableKill`'s WAIT (none on one Redis). */
+  writtenKeys(app: string, target: KillTarget): string[];
+  /** `"PONG"` when Redis answers. */
+  ping(): Promise<string>;
+}
+
+/** What an engine is built from. */
+export interface EngineConfig {
+  client: RedisClient;
+  namespace: string;
+  /** "Now" for the scripts: unix seconds as text, or `""` for Redis' own `TIME`. */
+  clock: () => string;
+  /** The budget of one call (EVALSHA and a NOSCRIPT fallback together). */
+  timeout: Milliseconds;
+  /** Cluster layout: hash tags per app. */
+  buckets: number;
+}
+
+/**
+ * The engine of a layout. A client whose commands may wait where its own `commandTimeout` does
+ * not apply (a Cluster's offline queue, or a client given without a commandTimeout) gets a
+ * deadline on every call as well.
+ */
+export function createEngine(layout: "compat" | "cluster", config: EngineConfig): SessionEngine {
+  const own = commandTimeoutOf(config.client);
+  const deadline =
+    isCluster(config.client) || own === undefined
+      ? config.timeout + (own === undefined ? 0 : 100)
+      : undefined;
+  const runner = new Runner(config.client, config.timeout, deadline);
+  return layout === "compat"
+    ? new CompatEngine(runner, config.namespace, config.clock)
+    : new ClusterEngine(runner, config.namespace, config.buckets, config.clock);
+}
+
+/**
+ * The arguments of both layouts' `set` scripts: clock, a scope (namespace prefix or channel), app,
+ * token, the limits, then a triple per change (key, key as JSON, value as JSON or "" to delete).
+ */
+export function setArguments(
+  now: string,
+  scope: string,
+  app: string,
+  token: string,
+  entries: readonly DataEntry[],
+  limits: DataLimits,
+): ScriptArg[] {
+  const args: ScriptArg[] = [now, scope, app, token, limits.maxBytes, limits.maxKeys];
+  for (const e of entries) args.push(e.key, e.keyJson, e.valueJson ?? "");
+  return args;
+}

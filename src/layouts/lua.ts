@@ -1,0 +1,246 @@
+/*
+ * Lua shared by both key layouts' scripts (compat/scripts.ts and cluster/scripts.ts), so that
+ * expiry, the session reply and the text-level merge of `d` behave the same in both. Each
+ * constant is a chunk of Lua defining local functions; a script concatenates the ones it needs.
+ * A script refuses work with an error reply `ERS_<CODE> <detail>` (see `toStoreError` in
+ * script.ts); every such code is in the catalogue of src/errors.ts.
+ */
+
+/** `clock(arg)`: the caller's unix seconds, or Redis' TIME for ""; `alive(now, la, ttl)`. */
+export const LUA_CLOCK = `
+local function clock(arg)
+  if arg ~= '' then return tonumber(arg) end
+  local t = redis.call('TIME')
+  return tonumber(t[1])
+end
+
+-- redis-sessions' rule: expired when ttl < now - la. A missing la counts as 0, so expired.
+local function alive(now, la, ttl)
+  return (tonumber(ttl) or 0) >= now - (tonumber(la) or 0)
+end
+`;
+
+/** `FIELDS` and `load(key, now)`: a live session's fields and derived values, or nil. */
+export const LUA_LOAD = `
+local FIELDS = {'id', 'r', 'w', 'ttl', 'd', 'la', 'ip', 'no_resave'}
+
+-- Reads a session hash; returns nil when missing or expired, else the fields and derived values.
+local function load(key, now)
+  local f = redis.call('HMGET', key, unpack(FIELDS))
+  if not f[1] then return nil end
+  local la = tonumber(f[6]) or 0
+  local ttl = tonumber(f[4]) or 0
+  local idle = now - la
+  if ttl < idle then return nil end
+  local noresave = f[8] == '1'
+  local remaining = ttl
+  if noresave then remaining = ttl - idle end
+  return { id = f[1], r = f[2], w = f[3], d = f[5], ip = f[7], idle = idle,
+           noresave = noresave, ttl = remaining }
+end
+`;
+
+/** `reply(s, w, d)`: the array a script returns for one session (decoded by reply.ts). */
+export const LUA_REPLY = `
+local function reply(s, w, d)
+  return { s.id, s.r, w, tostring(s.ttl), tostring(s.idle), s.ip or false,
+           s.noresave and 1 or 0, d or false }
+end
+`;
+
+/**
+ * `parse(s)` and `merge(stored, first, maxBytes, maxKeys)`: the text-level JSON merge of `d`.
+ * Stored values are copied byte for byte and new ones are JSON.stringify'd by the caller, so
+ * numbers keep full precision and keys keep redis-sessions' order (cjson would round numbers to
+ * 14 digits and reorder keys).
+ */
+export const LUA_MERGE = `
+local function strend(s, i)
+  local j = i + 1
+  while true do
+    local q = string.find(s, '["\\\\]', j)
+    if not q then return nil end
+    if string.byte(s, q) == 34 then return q end
+    j = q + 2
+  end
+end
+
+local function valend(s, i)
+  local c = string.sub(s, i, i)
+  if c == '"' then return strend(s, i) end
+  if c == '{' or c == '[' then
+    local depth, j = 0, i
+    while true do
+      local q = string.find(s, '[%[%]{}"]', j)
+      if not q then return nil end
+      local ch = string.sub(s, q, q)
+      if ch == '"' then
+        q = strend(s, q)
+        if not q then return nil end
+      elseif ch == '{' or ch == '[' then depth = depth + 1
+      else
+        depth = depth - 1
+        if depth == 0 then return q end
+      end
+      j = q + 1
+    end
+  end
+  local e = string.find(s, '[,}%s]', i)
+  if not e or e == i then return nil end
+  return e - 1
+end
+
+-- The key a JSON key text stands for, or nil when cjson cannot decode it (a lone surrogate such
+-- as "\\ud800", which JSON.stringify writes): such a key is then matched by its text alone.
+local function keyof(raw)
+  if not string.find(raw, '\\\\', 1, true) then return string.sub(raw, 2, -2) end
+  local ok, k = pcall(cjson.decode, raw)
+  if ok and type(k) == 'string' then return k end
+  return nil
+end
+
+-- Splits a flat JSON object into its entries, keeping each key's and value's text as stored.
+local function parse(s)
+  local list = {}
+  local i = string.find(s, '%S')
+  if not i or string.sub(s, i, i) ~= '{' then return nil end
+  i = string.find(s, '%S', i + 1)
+  if not i then return nil end
+  if string.sub(s, i, i) == '}' then return list end
+  while true do
+    if string.sub(s, i, i) ~= '"' then return nil end
+    local ke = strend(s, i)
+    if not ke then return nil end
+    local kraw = string.sub(s, i, ke)
+    i = string.find(s, '%S', ke + 1)
+    if not i or string.sub(s, i, i) ~= ':' then return nil end
+    local vs = string.find(s, '%S', i + 1)
+    if not vs then return nil end
+    local ve = valend(s, vs)
+    if not ve then return nil end
+    list[#list + 1] = { keyof(kraw), kraw, string.sub(s, vs, ve) }
+    i = string.find(s, '%S', ve + 1)
+    if not i then return nil end
+    local c = string.sub(s, i, i)
+    if c == '}' then return list end
+    if c ~= ',' then return nil end
+    i = string.find(s, '%S', i + 1)
+    if not i then return nil end
+  end
+end
+
+-- Merges the (key, key JSON, value JSON or '') triples of ARGV from index first into the stored
+-- d. Returns the new d (false when empty), or nil and an error text.
+local function merge(stored, first, maxBytes, maxKeys)
+  local list = {}
+  if stored and stored ~= '' then
+    list = parse(stored)
+    if not list then return nil, 'ERS_INVALID_D d stored in Redis is not a JSON object' end
+  end
+  local oldCount = #list
+  -- A stored key is found by its JSON text (what JSON.stringify writes, as the caller's kjson) or
+  -- by its decoded value (for text another writer escaped differently).
+  local byJson, byKey = {}, {}
+  for i, e in ipairs(list) do
+    byJson[e[2]] = i
+    if e[1] then byKey[e[1]] = i end
+  end
+  for a = first, #ARGV, 3 do
+    local k, kjson, vjson = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+    local at = byJson[kjson] or byKey[k]
+    if at and list[at] then
+      if vjson == '' then list[at] = false else list[at][3] = vjson end
+    elseif vjson ~= '' then
+      list[#list + 1] = { k, kjson, vjson }
+      byJson[kjson] = #list
+      byKey[k] = #list
+    end
+  end
+  -- JavaScript objects list integer-like keys ("0", "7", "10"; below 2^32 - 1) first, ascending,
+  -- then the others in insertion order; JSON.stringify of redis-sessions' merged object does too.
+  local indexed, named = {}, {}
+  for _, e in ipairs(list) do
+    if e then
+      local k = e[1]
+      if k and (k == '0' or (#k <= 10 and string.find(k, '^[1-9]%d*$')
+          and tonumber(k) < 4294967295)) then
+        indexed[#indexed + 1] = e
+      else
+        named[#named + 1] = e
+      end
+    end
+  end
+  table.sort(indexed, function(a, b) return tonumber(a[1]) < tonumber(b[1]) end)
+  local parts, count = {}, 0
+  for _, group in ipairs({ indexed, named }) do
+    for _, e in ipairs(group) do
+      count = count + 1
+      parts[count] = e[2] .. ':' .. e[3]
+    end
+  end
+  local d = false
+  if count > 0 then d = '{' .. table.concat(parts, ',') .. '}' end
+  local oldLen = stored and #stored or 0
+  local newLen = d and #d or 0
+  -- Refuse to grow d past the limits; a d already over them (written by another client) may shrink.
+  if count > maxKeys and count > oldCount then
+    return nil, 'ERS_D_TOO_MANY_KEYS ' .. maxKeys
+  end
+  if newLen > maxBytes and newLen > oldLen then
+    return nil, 'ERS_D_TOO_LARGE ' .. maxBytes
+  end
+  return d
+end
+`;
+
+/**
+ * Creating a session hash: `existing(key, id)` answers a resend of the same create (1) or a token
+ * taken by another id (an error), else nil; `newFields` lists the fields in redis-sessions' order.
+ */
+export const LUA_CREATE = `
+local function existing(key, id)
+  local owner = redis.call('HGET', key, 'id')
+  if not owner then return nil end
+  if owner == id then return 1 end
+  return redis.error_reply('ERS_TOKEN_COLLISION token already in use')
+end
+
+local function newFields(id, ip, now, ttl, d, noresave)
+  local fields = {'id', id, 'r', 1, 'w', 1, 'ip', ip, 'la', now, 'ttl', ttl}
+  if d ~= '' then fields[#fields + 1] = 'd'; fields[#fields + 1] = d end
+  if noresave == '1' then fields[#fields + 1] = 'no_resave'; fields[#fields + 1] = 1 end
+  return fields
+end
+`;
+
+/**
+ * Migration imports: `imported(first)` reads field/value pairs from ARGV[first] up to an empty
+ * argument (the HSET list, a map of them, and the position of the empty one); `importedAlready`
+ * answers 0 when the stored copy is at least as new (same id, no fewer writes, no older
+ * activity), an error when the token belongs to another id, else nil.
+ */
+export const LUA_IMPORT = `
+local function imported(first)
+  local fields, f = {}, {}
+  local i = first
+  while ARGV[i] ~= '' do
+    fields[#fields + 1] = ARGV[i]
+    fields[#fields + 1] = ARGV[i + 1]
+    f[ARGV[i]] = ARGV[i + 1]
+    i = i + 2
+  end
+  return fields, f, i
+end
+
+local function importedAlready(key, f)
+  local old = redis.call('HMGET', key, 'id', 'w', 'la')
+  if old[1] == f.id and (tonumber(old[2]) or 0) >= (tonumber(f.w) or 0)
+      and (tonumber(old[3]) or 0) >= (tonumber(f.la) or 0) then
+    return 0
+  end
+  if old[1] and old[1] ~= f.id then
+    return redis.error_reply('ERS_TOKEN_COLLISION token already in use by another id')
+  end
+  return nil
+end
+`;

@@ -1,0 +1,76 @@
+import { MAX_TOUCH_INTERVAL } from "../store/cache.js";
+import type { Seconds } from "../types.js";
+
+/*
+ * How long the session cookie lives, and when a response must refresh it ("rolling").
+ *
+ * Goal: the browser never drops the cookie while Redis keeps the session, without a Set-Cookie
+ * on every response. Redis keeps an idle session until `ttl` seconds after its last activity
+ * (every `get` and `set` moves that activity to "now"), but the browser tells us nothing about
+ * when it got its cookie. So time is cut into windows of W = max(1, floor(ttl / 10)) seconds,
+ * and a read refreshes the cookie when the session's previous activity lies in an earlier
+ * window than now. Then every window in which the session was active holds a refresh at or
+ * before that activity, and a cookie issued at the start of a window with Max-Age = ttl + W
+ * outlives every activity of that window by `ttl`: the cookie never expires first, and an active
+ * user gets one Set-Cookie per window (12 minutes with the default ttl of two hours).
+ *
+ * The previous activity is `now - idle`, from the session that Redis returns. Allowances:
+ * - 2 s for Redis' whole-second clock and for clocks of different app servers (which decide
+ *   about the same session) being up to 1 s apart: the estimate is moved 2 s back, and the
+ *   Max-Age gets 2 s more;
+ * - with the store's cache (`cachetime`), a read can be served from memory with a stale `idle`,
+ *   and the cache refreshes activity in Redis later, in batches: the estimate is moved back by
+ *   `cachetime` plus that delay, and the Max-Age grows by the delay.
+ * A cookie may thus outlive its session by up to W + a few seconds; the next request with it
+ * then finds no session and clears it.
+ *
+ * Sessions with `no_resave` expire at a fixed time: their cookie gets exactly the seconds left
+ * (+1 for the whole-second clock) and is never refreshed.
+ */
+
+/** Allowance for Redis' whole-second clock plus 1 s of clock difference between app servers. */
+const CLOCK_ALLOWANCE = 2;
+/** Longest delay of the cache's batched activity refresh (its interval is at most 5 s). */
+const CACHE_TOUCH_INTERVAL = MAX_TOUCH_INTERVAL;
+
+/** What the rule needs to know about the store. */
+export interface LifetimeContext {
+  /** The store's `cachetime` (0 without cache). */
+  cachetime: Seconds;
+  /** The store's command timeout in milliseconds (a cache refresh may land that late). */
+  timeoutMs: number;
+}
+
+/** The part of a session the rule reads. */
+export interface SessionTimes {
+  ttl: Seconds;
+  idle: Seconds;
+  no_resave?: true;
+}
+
+/** The refresh window of a session with idle timeout `ttl`. */
+export function refreshWindow(ttl: Seconds): Seconds {
+  return Math.max(1, Math.floor(ttl / 10));
+}
+
+function cacheDelay(ctx: LifetimeContext): Seconds {
+  return ctx.cachetime > 0 ? CACHE_TOUCH_INTERVAL + Math.ceil(ctx.timeoutMs / 1000) : 0;
+}
+
+/**
+ * Max-Age in seconds for a cookie issued now. For `no_resave` sessions `ttl` is what is left
+ * (as the store reports it); pass `elapsed` seconds since the session was read.
+ */
+export function cookieMaxAge(session: SessionTimes, ctx: LifetimeContext, elapsed = 0): Seconds {
+  if (session.no_resave) return Math.max(0, Math.ceil(session.ttl - elapsed) + 1);
+  return session.ttl + refreshWindow(session.ttl) + CLOCK_ALLOWANCE + cacheDelay(ctx);
+}
+
+/** True when a response carrying this freshly read session must refresh its cookie. */
+export function needsRefresh(session: SessionTimes, now: Seconds, ctx: LifetimeContext): boolean {
+  if (session.no_resave) return false;
+  const window = refreshWindow(session.ttl);
+  const slack = CLOCK_ALLOWANCE + (ctx.cachetime > 0 ? ctx.cachetime + cacheDelay(ctx) : 0);
+  const previous = now - session.idle - slack;
+  return Math.floor(previous / window) < Math.floor(now / window);
+}

@@ -1,0 +1,112 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+/*
+ * Smoke test of `npm run bench`: it runs end to end on tiny sizes and writes results of the
+ * expected shape. Benchmarks are not tests, so no figure is compared with any threshold here;
+ * only facts that do not depend on timing (round trips per call) are checked.
+ */
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const out = mkdtempSync(join(tmpdir(), "ers-bench-"));
+
+afterAll(() => {
+  rmSync(out, { recursive: true, force: true });
+});
+
+function runQuickBench(): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "bench/run.ts", "--quick", "--out", out],
+      { cwd: root, stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => resolve({ code, stderr }));
+  });
+}
+
+interface Summary {
+  median: number;
+  min: number;
+  max: number;
+  samples: number[];
+}
+
+const positive = (s: Summary) => {
+  expect(s.samples.length).toBeGreaterThanOrEqual(3);
+  for (const v of [s.median, s.min, s.max, ...s.samples]) {
+    expect(Number.isFinite(v)).toBe(true);
+    expect(v).toBeGreaterThan(0);
+  }
+  expect(s.min).toBeLessThanOrEqual(s.median);
+  expect(s.median).toBeLessThanOrEqual(s.max);
+};
+
+describe("npm run bench --quick", () => {
+  it("runs on a private Redis, exits 0 and writes results.json, results.svg and results.md", async () => {
+    const { code, stderr } = await runQuickBench();
+    expect(code, stderr).toBe(0);
+
+    const results = JSON.parse(readFileSync(join(out, "results.json"), "utf8"));
+    expect(results.config.quick).toBe(true);
+    expect(results.machine.node).toBe(process.version);
+    expect(results.machine.cores).toBeGreaterThan(0);
+    expect(results.machine.redisServer).toMatch(/^Redis server v=/);
+
+    const ops = ["create", "get", "set", "soid", "activity", "kill", "killall"];
+    expect(results.store).toHaveLength(3 * ops.length);
+    for (const row of results.store) {
+      expect(ops).toContain(row.op);
+      positive(row.v4);
+      positive(row.ours);
+      positive(row.ratio);
+    }
+
+    // Counted with MONITOR: every operation of ours is one EVALSHA, one round trip; v4's get
+    // reads then writes (2), its kill reads, refreshes, deletes and cleans up (4).
+    expect(results.commands.map((r: { op: string }) => r.op)).toEqual(ops);
+    for (const row of results.commands) {
+      expect(row.ours.sent).toBe(1);
+      expect(row.ours.roundTrips).toBe(1);
+    }
+    const v4 = Object.fromEntries(
+      results.commands.map((r: { op: string; v4: unknown }) => [r.op, r.v4]),
+    );
+    expect(v4.get.roundTrips).toBe(2);
+    expect(v4.kill.roundTrips).toBe(4);
+
+    expect(results.http.map((r: { variant: string }) => r.variant)).toEqual([
+      "express",
+      "ours",
+      "ours-cached",
+      "express-session",
+      "v4",
+    ]);
+    for (const row of results.http) {
+      positive(row.rps);
+      positive(row.serverCpu);
+      for (const v of row.redisCpu.samples) expect(v).toBeGreaterThanOrEqual(0);
+    }
+    expect(results.ceiling.map((r: { test: string }) => r.test)).toEqual(["GET", "EVALSHA get"]);
+    for (const row of results.ceiling) positive(row.rps);
+    positive(results.cache.uncached);
+    positive(results.cache.cached);
+    positive(results.cache.ratio);
+    expect(results.targets).toHaveLength(12);
+    for (const t of results.targets) expect(typeof t.met).toBe("boolean");
+
+    const svg = readFileSync(join(out, "results.svg"), "utf8");
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg).toContain("redis-sessions 4.0.0");
+    expect(readFileSync(join(out, "results.md"), "utf8")).toContain("| get |");
+  }, 90_000);
+});
