@@ -1,5 +1,5 @@
 import { debuglog } from "node:util";
-import type { Session, SessionWithToken } from "../types.js";
+import type { Seconds, Session, SessionWithToken } from "../types.js";
 
 const debug = debuglog("express-redis-sessions");
 
@@ -58,4 +58,22 @@ export function copySession<D>(s: Session<D>): Session<D> {
   const out = { ...s };
   if (s.d) out.d = { ...s.d };
   return out;
+}
+
+/** A session just created, exactly as a later read of it returns it. */
+export function createdSession<D>(
+  id: string,
+  ip: string,
+  ttl: Seconds,
+  noResave: boolean,
+  d: object | undefined,
+): Session<D> {
+  const session: Session<D> = { id, r: 1, w: 1, ttl, idle: 0, ip };
+  if (noResave) session.no_resave = true;
+  if (d) {
+    const kept = Object.entries(d).filter(([, v]) => v !== null);
+    // The round trip gives exactly what a later read returns (NaN becomes null, etc.).
+    if (kept.length > 0) session.d = JSON.parse(JSON.stringify(Object.fromEntries(kept))) as D;
+  }
+  return session;
 }

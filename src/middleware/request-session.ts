@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { debuglog } from "node:util";
 import { clientIp } from "../client-ip.js";
 import { isStoreError } from "../errors.js";
+import { createdSession } from "../layouts/reply.js";
 import type { RedisSessions } from "../store/store.js";
 import type { DataPatch, DefaultData, Seconds, Session, SessionWithToken } from "../types.js";
 import { validApp, validData, validId, validTtl } from "../validate.js";
@@ -20,23 +21,6 @@ export function isRequestSession(value: unknown): value is RequestSession<unknow
     value !== null &&
     (value as Record<symbol, unknown>)[BRAND] === true
   );
-}
-
-function freshSession<D>(
-  id: string,
-  ip: string,
-  ttl: Seconds,
-  noResave: boolean,
-  d: object | undefined,
-): Session<D> {
-  const session: Session<D> = { id, r: 1, w: 1, ttl, idle: 0, ip };
-  if (noResave) session.no_resave = true;
-  if (d) {
-    const kept = Object.entries(d).filter(([, v]) => v !== null);
-    // The round trip gives exactly what a later read returns (NaN becomes null, etc.).
-    if (kept.length > 0) session.d = JSON.parse(JSON.stringify(Object.fromEntries(kept))) as D;
-  }
-  return session;
 }
 
 /**
@@ -133,7 +117,7 @@ export class RequestSession<D = DefaultData> {
       d: data,
       no_resave: noResave,
     });
-    const session = freshSession<D>(userId, ip, ttl, noResave, data);
+    const session = createdSession<D>(userId, ip, ttl, noResave, data);
     this.adopt(token, session);
     this.issueCookie(token, session);
     return session;

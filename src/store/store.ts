@@ -56,10 +56,7 @@ export function isRedisSessions(value: unknown): value is RedisSessions<never> {
 export class RedisSessions<D = DefaultData> {
   /** The ioredis client this store sends its commands to. */
   readonly redis: RedisClient;
-  /**
-   * Where keys live: the redis-sessions layout, or for `layout: "cluster"` a view of it that
-   * tools can use (see `ClusterLayout.view`).
-   */
+  /** Where keys live (for `layout: "cluster"`, a compat-shaped view: `ClusterLayout.view`). */
   readonly keys: KeyLayout;
   /** The resolved options. */
   readonly options: Readonly<ResolvedStoreOptions>;
@@ -240,7 +237,7 @@ export class RedisSessions<D = DefaultData> {
     });
   }
 
-  /** Stops timers and closes every connection this store opened; a `client` you gave stays open. */
+  /** Stops timers and closes every connection this store opened (not a `client` you gave). */
   async quit(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -266,7 +263,8 @@ export class RedisSessions<D = DefaultData> {
   }
 
   private limits() {
-    return { maxBytes: this.options.maxDataBytes, maxKeys: this.options.maxDataKeys };
+    const { maxDataBytes: maxBytes, maxDataKeys: maxKeys } = this.options;
+    return { maxBytes, maxKeys };
   }
 
   private startCache(): SessionCache | undefined {
