@@ -29,7 +29,9 @@ GET /:app/soid/:id, DELETE /:app/killsoid/:id, DELETE /:app/killall, GET /ping, 
 and with --admin the dashboard at /admin/.
 
 Signals: SIGTERM or SIGINT stop accepting connections, let requests in flight finish, quit Redis
-and exit with code 0. Exit codes: 0 clean stop, 1 server failure, 2 usage error.
+and exit with code 0. Under npx, npm exec or npm run it also shuts down this way once the
+process that started it exits (npm's shell does not pass signals on). Exit codes: 0 clean stop,
+1 server failure, 2 usage error.
 
 Examples:
   ${NAME} serve --port 8101 --redis redis://127.0.0.1:6379

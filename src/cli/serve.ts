@@ -97,17 +97,45 @@ function watchRedis(running: RunningServer): void {
   });
 }
 
+/** True while process `pid` exists (EPERM: it exists, owned by another user). */
+function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * npx, `npm exec` and `npm run` start the server under `sh -c`. A SIGTERM to npm ends that shell,
+ * which does not pass the signal on: the server would keep running, orphaned. So under npm (which
+ * sets npm_lifecycle_event) the server stops, as on SIGTERM, once the process that started it is
+ * gone. Started otherwise (node, systemd, Docker, nohup), it keeps running as before.
+ */
+function watchParent(stop: (reason: string) => void): void {
+  if (!process.env.npm_lifecycle_event) return;
+  const parent = process.ppid;
+  if (parent <= 1) return;
+  const timer = setInterval(() => {
+    if (exists(parent)) return;
+    clearInterval(timer);
+    stop(`parent process ${parent} exited`);
+  }, 500);
+  timer.unref();
+}
+
 function onSignals(running: RunningServer): void {
   let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
+  const stop = (reason: string) => {
     if (stopping) {
-      write(`${signal} again: exiting now\n`);
+      write(`${reason} again: exiting now\n`);
       process.exit(1);
     }
     stopping = true;
     // close() stops the listener synchronously; the line is written after, so it is a promise.
     const closed = running.close();
-    write(`${signal}: shutting down; waiting for requests in flight\n`);
+    write(`${reason}: shutting down; waiting for requests in flight\n`);
     closed.then(
       () => {
         write("stopped: server closed, Redis connection quit\n");
@@ -121,8 +149,11 @@ function onSignals(running: RunningServer): void {
       },
     );
   };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  watchParent((reason) => {
+    if (!stopping) stop(reason);
+  });
 }
 
 /** The action of `serve`: starts the server, then runs until SIGTERM or SIGINT. */
