@@ -52,9 +52,10 @@ describe("option validation", () => {
     ],
     [
       "an unknown option",
-      { app: "web", cokie: {} },
-      'unknown option "cokie"; known options: app, store, ttl, no_resave, cookie, header, bearer, onStoreError',
+      { app: "web", zzz: {} },
+      'unknown option "zzz"; known options: app, store, ttl, no_resave, cookie, header, bearer, onStoreError',
     ],
+    ["a near miss", { app: "web", cokie: {} }, 'unknown option "cokie"; did you mean "cookie"?'],
     [
       "a ttl below 10",
       { app: "web", ttl: 5 },
