@@ -16,30 +16,34 @@ const SECRET_PARAM = /pass|secret|token|auth|key/i;
  * a password too), and the value of every query parameter that names one (`?password=`).
  */
 export function redactRedisUrl(url: string): string {
-  const match = /^([a-z][a-z\d+.-]*:)?(\/\/)?([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/is.exec(url);
-  if (!match) return "(a Redis URL)";
-  const [, scheme = "", slashes = "", authority = "", path = "", query = "", hash = ""] = match;
-  const at = authority.lastIndexOf("@");
-  let host = authority;
+  const end = url.search(/[?#]/);
+  let head = end === -1 ? url : url.slice(0, end);
+  const at = head.lastIndexOf("@");
   if (at !== -1) {
-    const userinfo = authority.slice(0, at);
+    // The user info starts after "//", or after the scheme in a malformed "redis:/u:p@host".
+    const slashes = head.indexOf("//");
+    const start =
+      slashes !== -1 && slashes < at
+        ? slashes + 2
+        : (/^[a-z][a-z\d+.-]*:\/*/i.exec(head)?.[0].length ?? 0);
+    const userinfo = head.slice(start, at);
     const colon = userinfo.indexOf(":");
-    const user = colon === -1 ? "***" : `${userinfo.slice(0, colon)}:***`;
-    host = `${user}@${authority.slice(at + 1)}`;
+    const masked = colon === -1 ? "***" : `${userinfo.slice(0, colon)}:***`;
+    head = `${head.slice(0, start)}${masked}${head.slice(at)}`;
   }
-  const params = query
-    .slice(1)
-    .split("&")
-    .map((pair) => {
-      const eq = pair.indexOf("=");
-      if (eq === -1) return pair;
-      let name = pair.slice(0, eq);
-      try {
-        name = decodeURIComponent(name);
-      } catch {}
-      return SECRET_PARAM.test(name) ? `${pair.slice(0, eq)}=***` : pair;
-    });
-  return `${scheme}${slashes}${host}${path}${query ? `?${params.join("&")}` : ""}${hash ? "#…" : ""}`;
+  const hash = url.indexOf("#", end);
+  const query =
+    end === -1 || url[end] === "#" ? "" : url.slice(end + 1, hash === -1 ? undefined : hash);
+  const params = query.split("&").map((pair) => {
+    const eq = pair.indexOf("=");
+    if (eq === -1) return pair;
+    let name = pair.slice(0, eq);
+    try {
+      name = decodeURIComponent(name);
+    } catch {}
+    return SECRET_PARAM.test(name) ? `${pair.slice(0, eq)}=***` : pair;
+  });
+  return `${head}${query ? `?${params.join("&")}` : ""}${hash === -1 || end === -1 ? "" : "#…"}`;
 }
 
 /** A `db` (in the path or the query) must be a database number. */

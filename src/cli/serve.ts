@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isIPv4, isIPv6 } from "node:net";
+import { redactRedisUrl } from "../redis-url.js";
 import type { RestSessionsOptions } from "../rest/router.js";
 import { type RunningServer, serve } from "../rest/serve.js";
 import { envFlag, UsageError, write } from "./flags.js";
@@ -19,6 +20,7 @@ export interface ServeFlags {
   admin?: boolean;
   protectHealth?: boolean;
   log: string;
+  logIds?: boolean;
   bodyLimit: number;
   timeout: number;
   wipe: number;
@@ -60,16 +62,9 @@ function isLoopback(host: string): boolean {
   return isIPv6(h) && /^(0{0,4}:){2,7}0{0,3}1$/.test(h);
 }
 
-/** A Redis URL without its password, for log lines. */
+/** Where Redis is, for the startup line: every credential masked. */
 function safeRedis(flags: ServeFlags): string {
-  if (!flags.redis) return `${flags.redisHost}:${flags.redisPort}`;
-  try {
-    const url = new URL(flags.redis);
-    if (url.password) url.password = "***";
-    return url.toString();
-  } catch {
-    return "(unparsable URL)";
-  }
+  return flags.redis ? redactRedisUrl(flags.redis) : `${flags.redisHost}:${flags.redisPort}`;
 }
 
 function routerOptions(flags: ServeFlags, keys: string[], admin: boolean): RestSessionsOptions {
@@ -176,6 +171,7 @@ export async function startServer(flags: ServeFlags): Promise<void> {
       port: flags.port,
       router: routerOptions(flags, keys, admin),
       log: flags.log.toLowerCase() !== "none",
+      logIds: flags.logIds === true || envFlag("RS_LOG_IDS"),
       shutdownTimeout: flags.shutdownTimeout,
       write,
     });

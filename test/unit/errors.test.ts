@@ -40,6 +40,8 @@ describe("error codes", () => {
       "ERS_BODY_TOO_LARGE",
       "ERS_UNSUPPORTED_MEDIA_TYPE",
       "ERS_BAD_REQUEST",
+      "ERS_FORBIDDEN_HOST",
+      "ERS_FORBIDDEN_ORIGIN",
     ];
     expect([...mentioned].filter((code) => !isErrorCode(code) && !rest.includes(code))).toEqual([]);
     expect(mentioned.size).toBeGreaterThan(20);
