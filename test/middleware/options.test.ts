@@ -192,6 +192,11 @@ describe("option validation", () => {
       'option "store" must be a RedisSessions or store options (received 42)',
     ],
     [
+      "an unknown store option",
+      { app: "web", store: { url: "redis://127.0.0.1:1" } },
+      'unknown option "store.url"; use "redis" for a URL: { redis: "redis://host:6379" }',
+    ],
+    [
       "bad store options",
       { app: "web", store: { namespace: "a b" } },
       'option "namespace" must be a string of at most 64 characters without spaces or braces (received "a b")',
