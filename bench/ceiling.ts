@@ -3,6 +3,7 @@ import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { RedisSessions } from "../src/index.js";
 import { getScript } from "../src/layouts/compat/scripts.js";
+import { findRedisTool } from "../test/helpers/redis-server.js";
 import type { BenchConfig } from "./config.js";
 import { type Summary, summarize } from "./stats.js";
 
@@ -18,9 +19,12 @@ export interface CeilingRow {
   p50: Summary;
 }
 
-/** Path of redis-benchmark: `REDIS_BENCHMARK_BIN`, else found on PATH. */
+/**
+ * Path of redis-benchmark: `REDIS_BENCHMARK_BIN`, else the one beside the server binary
+ * (valkey-benchmark beside valkey-server), else the first on PATH.
+ */
 export function redisBenchmarkBin(): string {
-  return process.env.REDIS_BENCHMARK_BIN ?? "redis-benchmark";
+  return process.env.REDIS_BENCHMARK_BIN ?? findRedisTool("benchmark") ?? "redis-benchmark";
 }
 
 async function redisBenchmark(

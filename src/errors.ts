@@ -103,19 +103,43 @@ export function isStoreError(err: unknown): err is RedisSessionsError {
   return isRedisSessionsError(err) && err.name === "storeUnavailable";
 }
 
-/** Wraps an ioredis failure so callers see one error type with the original as `cause`. */
-export function storeError(cause: unknown): RedisSessionsError {
+/** Where a store's Redis is, for error messages, and why its connection last failed. */
+export interface StoreTarget {
+  /** `Redis at 127.0.0.1:6379`, `Redis Cluster at …`: addresses only, never credentials. */
+  describe(): string;
+  /** The last connection error of a connection the store owns, until it connects again. */
+  lastError(): string | undefined;
+  /** The store created the client, and set its retries on purpose. */
+  readonly owned: boolean;
+}
+
+// ioredis gives up on a command after `maxRetriesPerRequest` reconnections with a message that
+// points at that option. The store sets it on purpose; what the user needs is why it cannot connect.
+const RETRIES_EXHAUSTED = /^Reached the max retries per request limit/;
+
+/**
+ * Wraps an ioredis failure so callers see one error type with the original as `cause`. With a
+ * `target` the message says which Redis failed, and why it is unreachable when known.
+ */
+export function storeError(cause: unknown, target?: StoreTarget): RedisSessionsError {
   if (isRedisSessionsError(cause)) return cause;
   const message = cause instanceof Error ? cause.message : String(cause);
+  const where = target?.describe() ?? "Redis";
+  const last = target?.lastError();
   if (/timed out/i.test(message)) {
-    return errorOf("ERS_STORE_TIMEOUT", `Redis did not answer in time: ${message}`, { cause });
+    const why = last ? `; last connection error: ${last}` : "";
+    return errorOf("ERS_STORE_TIMEOUT", `${where} did not answer in time: ${message}${why}`, {
+      cause,
+    });
   }
   if (message.startsWith("OOM")) {
     return errorOf(
       "ERS_STORE_OUT_OF_MEMORY",
-      `Redis is out of memory and refuses writes: ${message}`,
+      `${where} is out of memory and refuses writes: ${message}`,
       { cause },
     );
   }
-  return errorOf("ERS_STORE_UNAVAILABLE", `Redis is unavailable: ${message}`, { cause });
+  const why =
+    RETRIES_EXHAUSTED.test(message) && target?.owned ? (last ?? "no connection") : message;
+  return errorOf("ERS_STORE_UNAVAILABLE", `${where} is unavailable: ${why}`, { cause });
 }

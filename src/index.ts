@@ -4,6 +4,9 @@
  * (rest/) and migration (migrate/), and the command line (cli/).
  */
 
+// ioredis' declarations import redis-errors, which has none of its own: ours, for strict consumers.
+/// <reference path="../types/redis-errors.d.ts" preserve="true" />
+
 // Types req.rs on Express's Request (a type-only module, kept in the emitted declarations).
 import "./middleware/express-augment.js";
 

@@ -36,15 +36,18 @@ function freePort(): Promise<number> {
 
 /**
  * Returns a Redis URL that answers: `url` if a server is there; otherwise a private
- * `redis-server` started on a free port (stopped when this process exits). When no redis-server
- * binary exists either, it explains how to get one and exits.
+ * `redis-server` (or `valkey-server`) started on a free port (stopped when this process exits).
+ * When neither binary exists, it explains how to get one and exits.
  */
 export async function ensureRedis(url = DEFAULT_REDIS_URL): Promise<string> {
   if (await answersPing(url)) return url;
-  const probe = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
-  if (probe.error) {
+  // Valkey, the fork of Redis, installs the same server as valkey-server.
+  const server = ["redis-server", "valkey-server"].find(
+    (name) => !spawnSync(name, ["--version"], { encoding: "utf8" }).error,
+  );
+  if (!server) {
     console.error(
-      `Nothing answers at ${url} and no redis-server is installed.\n` +
+      `Nothing answers at ${url} and no redis-server (or valkey-server) is installed.\n` +
         "Install Redis (Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis),\n" +
         "or set REDIS_URL=redis://host:port to a running server, then run this again.",
     );
@@ -53,7 +56,7 @@ export async function ensureRedis(url = DEFAULT_REDIS_URL): Promise<string> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "ers-demo-"));
   const child = spawn(
-    "redis-server",
+    server,
     [
       "--port",
       String(port),
@@ -79,11 +82,11 @@ export async function ensureRedis(url = DEFAULT_REDIS_URL): Promise<string> {
   const privateUrl = `redis://127.0.0.1:${port}`;
   const until = Date.now() + 10_000;
   while (!(await answersPing(privateUrl))) {
-    if (Date.now() > until) throw new Error("the private redis-server did not start");
+    if (Date.now() > until) throw new Error(`the private ${server} did not start`);
     await new Promise((r) => setTimeout(r, 50));
   }
   console.log(
-    `Nothing answered at ${url}, so a private redis-server (pid ${child.pid}) runs at ${privateUrl}; ` +
+    `Nothing answered at ${url}, so a private ${server} (pid ${child.pid}) runs at ${privateUrl}; ` +
       "it stops with this process and keeps nothing.",
   );
   return privateUrl;

@@ -17,11 +17,16 @@ const ENV_HELP = `
 Environment variables (a flag given on the command line wins):
   RS_PORT, RS_HOST, RS_REDISURL, RS_REDISHOST, RS_REDISPORT, RS_NAMESPACE, RS_LOGLEVEL
   (rest-sessions' own), plus RS_APIKEY (comma-separated keys), RS_APIKEY_FILE, RS_ADMIN=1,
-  RS_BODYLIMIT, RS_TIMEOUT, RS_WIPE, RS_SHUTDOWN_TIMEOUT.
+  RS_LOG_IDS=1, RS_BODYLIMIT, RS_TIMEOUT, RS_WIPE, RS_SHUTDOWN_TIMEOUT.
 
-Security: without an API key only a loopback --host is allowed. Clients send the key as
-"x-api-key: <key>" or "Authorization: Bearer <key>". Prefer RS_APIKEY or --api-key-file over
---api-key: command lines are visible to every user of the machine.
+Security: without an API key only a loopback --host is allowed, and the server answers only
+requests addressed to localhost, 127.0.0.1 or [::1] (or the address it listens on) that do not
+come from another site's web page (an Origin header other than its own, Sec-Fetch-Site
+cross-site or same-site): others get a 403. That stops DNS rebinding and cross-site requests
+from pages in your browser. Clients send the key as "x-api-key: <key>" or
+"Authorization: Bearer <key>". Prefer RS_APIKEY or --api-key-file over --api-key: command lines
+are visible to every user of the machine. Logs never show tokens, query strings (user ips),
+Redis passwords or, without --log-ids, user ids.
 
 Routes: PUT /:app/create/:id?ip=&ttl=, GET /:app/get/:token, POST /:app/set/:token,
 POST /:app/rotate/:token, DELETE /:app/kill/:token, GET /:app/activity?dt=, GET /:app/soapp?dt=,
@@ -29,7 +34,9 @@ GET /:app/soid/:id, DELETE /:app/killsoid/:id, DELETE /:app/killall, GET /ping, 
 and with --admin the dashboard at /admin/.
 
 Signals: SIGTERM or SIGINT stop accepting connections, let requests in flight finish, quit Redis
-and exit with code 0. Exit codes: 0 clean stop, 1 server failure, 2 usage error.
+and exit with code 0. Under npx, npm exec or npm run it also shuts down this way once the
+process that started it exits (npm's shell does not pass signals on). Exit codes: 0 clean stop,
+1 server failure, 2 usage error.
 
 Examples:
   ${NAME} serve --port 8101 --redis redis://127.0.0.1:6379
@@ -112,6 +119,12 @@ function program(): Command {
       new Option("--log <level>", 'request logging to stderr; "none" turns it off')
         .env("RS_LOGLEVEL")
         .default("dev"),
+    )
+    .addOption(
+      new Option(
+        "--log-ids",
+        "show user ids in logged paths such as /:app/soid/:id (env: RS_LOG_IDS=1)",
+      ),
     )
     .addOption(
       new Option("--body-limit <bytes>", "largest JSON body; larger ones get a 413")

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isIPv4, isIPv6 } from "node:net";
+import { redactRedisUrl } from "../redis-url.js";
 import type { RestSessionsOptions } from "../rest/router.js";
 import { type RunningServer, serve } from "../rest/serve.js";
 import { envFlag, UsageError, write } from "./flags.js";
@@ -19,6 +20,7 @@ export interface ServeFlags {
   admin?: boolean;
   protectHealth?: boolean;
   log: string;
+  logIds?: boolean;
   bodyLimit: number;
   timeout: number;
   wipe: number;
@@ -60,16 +62,9 @@ function isLoopback(host: string): boolean {
   return isIPv6(h) && /^(0{0,4}:){2,7}0{0,3}1$/.test(h);
 }
 
-/** A Redis URL without its password, for log lines. */
+/** Where Redis is, for the startup line: every credential masked. */
 function safeRedis(flags: ServeFlags): string {
-  if (!flags.redis) return `${flags.redisHost}:${flags.redisPort}`;
-  try {
-    const url = new URL(flags.redis);
-    if (url.password) url.password = "***";
-    return url.toString();
-  } catch {
-    return "(unparsable URL)";
-  }
+  return flags.redis ? redactRedisUrl(flags.redis) : `${flags.redisHost}:${flags.redisPort}`;
 }
 
 function routerOptions(flags: ServeFlags, keys: string[], admin: boolean): RestSessionsOptions {
@@ -97,17 +92,45 @@ function watchRedis(running: RunningServer): void {
   });
 }
 
+/** True while process `pid` exists (EPERM: it exists, owned by another user). */
+function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * npx, `npm exec` and `npm run` start the server under `sh -c`. A SIGTERM to npm ends that shell,
+ * which does not pass the signal on: the server would keep running, orphaned. So under npm (which
+ * sets npm_lifecycle_event) the server stops, as on SIGTERM, once the process that started it is
+ * gone. Started otherwise (node, systemd, Docker, nohup), it keeps running as before.
+ */
+function watchParent(stop: (reason: string) => void): void {
+  if (!process.env.npm_lifecycle_event) return;
+  const parent = process.ppid;
+  if (parent <= 1) return;
+  const timer = setInterval(() => {
+    if (exists(parent)) return;
+    clearInterval(timer);
+    stop(`parent process ${parent} exited`);
+  }, 500);
+  timer.unref();
+}
+
 function onSignals(running: RunningServer): void {
   let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
+  const stop = (reason: string) => {
     if (stopping) {
-      write(`${signal} again: exiting now\n`);
+      write(`${reason} again: exiting now\n`);
       process.exit(1);
     }
     stopping = true;
     // close() stops the listener synchronously; the line is written after, so it is a promise.
     const closed = running.close();
-    write(`${signal}: shutting down; waiting for requests in flight\n`);
+    write(`${reason}: shutting down; waiting for requests in flight\n`);
     closed.then(
       () => {
         write("stopped: server closed, Redis connection quit\n");
@@ -121,8 +144,11 @@ function onSignals(running: RunningServer): void {
       },
     );
   };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  watchParent((reason) => {
+    if (!stopping) stop(reason);
+  });
 }
 
 /** The action of `serve`: starts the server, then runs until SIGTERM or SIGINT. */
@@ -145,6 +171,7 @@ export async function startServer(flags: ServeFlags): Promise<void> {
       port: flags.port,
       router: routerOptions(flags, keys, admin),
       log: flags.log.toLowerCase() !== "none",
+      logIds: flags.logIds === true || envFlag("RS_LOG_IDS"),
       shutdownTimeout: flags.shutdownTimeout,
       write,
     });

@@ -1,6 +1,12 @@
 import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { errorOf, isErrorCode, type RedisSessionsError, storeError } from "../errors.js";
+import {
+  errorOf,
+  isErrorCode,
+  type RedisSessionsError,
+  type StoreTarget,
+  storeError,
+} from "../errors.js";
 import { type RedisClient, withDeadline } from "../redis-client.js";
 import type { Milliseconds } from "../types.js";
 import { tooLarge, tooManyKeys } from "../validate.js";
@@ -80,10 +86,13 @@ function fromScript(code: string, detail: string, cause: unknown): RedisSessions
   return errorOf(code, detail || code, { cause });
 }
 
-/** Turns anything an engine call rejected with into a `RedisSessionsError`. */
-export function toStoreError(err: unknown): RedisSessionsError {
+/**
+ * Turns anything an engine call rejected with into a `RedisSessionsError`; `target` says which
+ * Redis failed (see `storeError`).
+ */
+export function toStoreError(err: unknown, target?: StoreTarget): RedisSessionsError {
   const message = err instanceof Error ? err.message : "";
   const match = message.includes("ERS_") ? SCRIPT_ERROR.exec(message) : null;
   if (match) return fromScript(match[1] as string, match[2] ?? "", err);
-  return storeError(err);
+  return storeError(err, target);
 }

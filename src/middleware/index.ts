@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { StoreOptions } from "../store/options.js";
+import { checkKeys } from "../option-checks.js";
+import { STORE_OPTION_HINTS, STORE_OPTION_NAMES, type StoreOptions } from "../store/options.js";
 import { isRedisSessions, RedisSessions } from "../store/store.js";
 import type { DefaultData } from "../types.js";
 import { contextOf } from "./context.js";
@@ -32,6 +33,7 @@ function resolveStore<D>(store: unknown): RedisSessions<D> {
     );
   }
   if (isRedisSessions(store)) return store as unknown as RedisSessions<D>;
+  checkKeys(store, STORE_OPTION_NAMES, "store.", STORE_OPTION_HINTS);
   return new RedisSessions<D>(store as StoreOptions);
 }
 

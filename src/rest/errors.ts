@@ -9,6 +9,8 @@ export type RestErrorCode =
   | "ERS_BODY_TOO_LARGE"
   | "ERS_UNSUPPORTED_MEDIA_TYPE"
   | "ERS_BAD_REQUEST"
+  | "ERS_FORBIDDEN_HOST"
+  | "ERS_FORBIDDEN_ORIGIN"
   | "ERS_INTERNAL";
 
 /** The body of every error reply: redis-sessions' `name` and `message`, plus a stable `code`. */

@@ -3,12 +3,13 @@ import { createRequire } from "node:module";
 import type { Request, RequestHandler, Router } from "express";
 import { clientIp } from "../client-ip.js";
 import type { StoreOptions } from "../store/options.js";
-import { isRedisSessions, RedisSessions } from "../store/store.js";
+import { RedisSessions } from "../store/store.js";
 import type { Data } from "../types.js";
 import { validNoResave } from "../validate.js";
 import { mountAdmin } from "./admin.js";
 import { apiKeyList, type Middleware, requireApiKey } from "./auth.js";
 import { notFound, sendError, sendJson, toErrorReply } from "./errors.js";
+import { checkOptions, storeOptionsOf } from "./options.js";
 
 /** The parts of the `express` module (4 or 5) that the router is built with. */
 export interface ExpressLike {
@@ -59,8 +60,6 @@ export type RestSessionsRouter = Router & {
   close(): Promise<void>;
 };
 
-const DEFAULT_BODY_LIMIT = 65_536;
-
 function loadExpress(): ExpressLike {
   try {
     // express is an optional peer: loaded only when a REST router is built, so that apps using
@@ -94,25 +93,6 @@ function handle(fn: Handler): RequestHandler {
   };
 }
 
-function checkOptions(options: RestSessionsOptions, keys: string[]): number {
-  const limit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
-  if (!Number.isSafeInteger(limit) || limit < 2) {
-    throw new TypeError(
-      `express-redis-sessions: option "bodyLimit" must be an integer number of bytes >= 2 (received ${String(limit)})`,
-    );
-  }
-  if (options.admin && keys.length === 0) {
-    throw new TypeError(
-      'express-redis-sessions: the admin dashboard needs an API key: set option "apiKey" (or --api-key)',
-    );
-  }
-  // Branded rather than instanceof: an app may hold a store from another copy of the package.
-  if (options.store !== undefined && !isRedisSessions(options.store)) {
-    throw new TypeError('express-redis-sessions: option "store" must be a RedisSessions');
-  }
-  return limit;
-}
-
 /**
  * An Express router with the routes of rest-sessions, so that PHP, Python, Ruby, Java or .NET
  * servers share sessions with Node ones. Replies are rest-sessions' (an unknown token is a 200
@@ -124,11 +104,12 @@ function checkOptions(options: RestSessionsOptions, keys: string[]): number {
  * @throws {TypeError} when an option is invalid.
  */
 export function restSessions(options: RestSessionsOptions = {}): RestSessionsRouter {
+  const storeOptions = storeOptionsOf(options);
   const keys = apiKeyList(options.apiKey);
   const bodyLimit = checkOptions(options, keys);
   const express = options.express ?? loadExpress();
   const owned = options.store === undefined;
-  const store = options.store ?? new RedisSessions<Data>(options);
+  const store = options.store ?? new RedisSessions<Data>(storeOptions);
   const router = express.Router();
   const json = express.json({ limit: bodyLimit, strict: true });
   const guard: Middleware[] = keys.length > 0 ? [requireApiKey(keys)] : [];

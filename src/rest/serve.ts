@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { RedisSessions } from "../store/store.js";
 import type { Data } from "../types.js";
 import { sendError, toErrorReply } from "./errors.js";
+import { localOnly, type RequestCheck } from "./local-only.js";
 import { requestLogger } from "./logger.js";
 import { type RestSessionsOptions, restSessions } from "./router.js";
 
@@ -13,6 +14,8 @@ export interface ServeOptions {
   router: RestSessionsOptions;
   /** Log one line per request. */
   log: boolean;
+  /** Log user ids in request paths (by default they show as `:id`). */
+  logIds?: boolean | undefined;
   /** Longest wait for requests in flight at shutdown before their connections are cut. */
   shutdownTimeout: number;
   /** Where log lines go (stderr in the CLI). */
@@ -48,7 +51,9 @@ function listen(server: ReturnType<typeof createServer>, port: number, host: str
  */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const router = restSessions(options.router);
-  const logger = options.log ? requestLogger(options.write) : undefined;
+  const logger = options.log ? requestLogger(options.write, { ids: options.logIds }) : undefined;
+  // Without an API key, only this machine's own clients: set once the address is bound.
+  let refuse: RequestCheck | undefined;
   const inflight = new Set<ServerResponse>();
   let closing: Promise<void> | undefined;
 
@@ -60,12 +65,15 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       if (closing) server.closeIdleConnections();
     });
     if (closing) res.setHeader("Connection", "close");
-    const run = () =>
+    const run = () => {
+      const refused = refuse?.(req);
+      if (refused) return sendError(res, refused);
       router(req as never, res as never, (err?: unknown) => {
         // Reached only for an error that the router could not answer itself.
         if (!res.headersSent) sendError(res, toErrorReply(err));
         else res.destroy();
       });
+    };
     if (logger) logger(req, res, run);
     else run();
   });
@@ -81,6 +89,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     throw err;
   }
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  if (options.router.apiKey === undefined) refuse = localOnly(address.address);
 
   const shutdown = async () => {
     for (const res of inflight) if (!res.headersSent) res.setHeader("Connection", "close");

@@ -66,7 +66,8 @@ export function createCluster(
   return cluster;
 }
 
-function addresses(cluster: Cluster): NodeAddress[] {
+/** The nodes a Cluster knows, or its seeds before it first connected. */
+export function addresses(cluster: Cluster): NodeAddress[] {
   const known = cluster.nodes("all").map((n) => ({
     host: n.options.host ?? "127.0.0.1",
     port: n.options.port ?? 6379,

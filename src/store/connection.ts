@@ -1,8 +1,14 @@
 import { debuglog } from "node:util";
 import { Redis, type RedisOptions } from "ioredis";
+import type { StoreTarget } from "../errors.js";
 import { isCluster, type RedisClient } from "../redis-client.js";
 import type { Milliseconds } from "../types.js";
-import { clusterSubscriber, createCluster, type NodeAddress } from "./cluster-connection.js";
+import {
+  addresses,
+  clusterSubscriber,
+  createCluster,
+  type NodeAddress,
+} from "./cluster-connection.js";
 
 const debug = debuglog("express-redis-sessions");
 
@@ -105,6 +111,8 @@ export function boundedDefaults(timeout: Milliseconds): RedisOptions {
 export interface Connection {
   client: RedisClient;
   owned: boolean;
+  /** Which Redis this is and why it last failed, for error messages. */
+  target: StoreTarget;
   /** Opens another connection like the main one (for pub/sub); null for a client we don't own. */
   duplicate(): Redis | null;
   /** Opens another client like the main one, for commands (a Cluster gives a Cluster). */
@@ -158,6 +166,47 @@ function anotherOf(client: RedisClient): RedisClient {
   return other;
 }
 
+function address(node: { host?: string | undefined; port?: number | string | undefined }): string {
+  const host = node.host ?? "localhost";
+  return `${host.includes(":") ? `[${host}]` : host}:${node.port ?? 6379}`;
+}
+
+function listed(nodes: readonly Parameters<typeof address>[0][]): string {
+  const shown = nodes.slice(0, 3).map(address).join(", ");
+  return nodes.length > 3 ? `${shown} and ${nodes.length - 3} more` : shown;
+}
+
+/** Which Redis a client talks to, in words: addresses and names only, never credentials. */
+export function describeClient(client: RedisClient): string {
+  if (isCluster(client)) {
+    const nodes = addresses(client);
+    return nodes.length > 0 ? `Redis Cluster at ${listed(nodes)}` : "Redis Cluster";
+  }
+  const o = client.options;
+  if (o.sentinels?.length) {
+    return `Redis master "${o.name ?? "mymaster"}" via sentinels ${listed(o.sentinels)}`;
+  }
+  return o.path ? `Redis at ${o.path}` : `Redis at ${address(o)}`;
+}
+
+/**
+ * The target of a client the store owns: it remembers the last connection error (ioredis
+ * reports it only as an `error` event; a command that gives up says only that it gave up).
+ * Without a listener, a dropped connection would crash the process (redis-sessions 4 did).
+ */
+function watched(client: RedisClient): StoreTarget {
+  let last: string | undefined;
+  client.on("error", (err: Error & { lastNodeError?: Error }) => {
+    debug("redis error: %s", err.message);
+    // A Cluster's "Failed to refresh slots cache." says why only in lastNodeError.
+    last = err.lastNodeError ? `${err.message} (${err.lastNodeError.message})` : err.message;
+  });
+  client.on("ready", () => {
+    last = undefined;
+  });
+  return { describe: () => describeClient(client), lastError: () => last, owned: true };
+}
+
 /** Creates or adopts the Redis client described by the options. */
 export function connect(opts: ConnectionOptions, timeout: Milliseconds): Connection {
   if (opts.client) {
@@ -165,6 +214,8 @@ export function connect(opts: ConnectionOptions, timeout: Milliseconds): Connect
     return {
       client,
       owned: false,
+      // The client's own error events and retry options are its owner's business.
+      target: { describe: () => describeClient(client), lastError: () => undefined, owned: false },
       duplicate: () => {
         if (!("duplicate" in client) || typeof client.duplicate !== "function") return null;
         return subscriberOf(client);
@@ -199,11 +250,10 @@ export function connect(opts: ConnectionOptions, timeout: Milliseconds): Connect
       ...fromNodeRedis(opts.options ?? {}),
     });
   }
-  // Without a listener, a dropped connection would crash the process (redis-sessions 4 did).
-  client.on("error", (err: Error) => debug("redis error: %s", err.message));
   return {
     client,
     owned: true,
+    target: watched(client),
     duplicate: () => subscriberOf(client),
     another: () => anotherOf(client),
   };

@@ -1,6 +1,7 @@
 import { DEFAULT_BUCKETS, MAX_BUCKETS } from "../layouts/cluster/keys.js";
-import { fail, integerIn, numberAtLeast } from "../option-checks.js";
+import { checkKeys, fail, integerIn, numberAtLeast, shown } from "../option-checks.js";
 import { isCluster } from "../redis-client.js";
+import { checkRedisUrl } from "../redis-url.js";
 import type { Milliseconds, Seconds } from "../types.js";
 import type { ConnectionOptions } from "./connection.js";
 import type { DurableKill } from "./durable.js";
@@ -93,6 +94,65 @@ export interface ResolvedStoreOptions {
   durableKill: DurableKill | undefined;
 }
 
+/** Every option of {@link StoreOptions}: any other key is refused, since a typo would be ignored. */
+export const STORE_OPTION_NAMES: ReadonlySet<string> = new Set([
+  "client",
+  "cluster",
+  "sentinels",
+  "name",
+  "redis",
+  "options",
+  "host",
+  "port",
+  "timeout",
+  "autoPipelining",
+  "namespace",
+  "wipe",
+  "cachetime",
+  "cachemax",
+  "cachemaxBytes",
+  "maxDataBytes",
+  "maxDataKeys",
+  "clock",
+  "layout",
+  "buckets",
+  "durableKill",
+] satisfies (keyof StoreOptions)[]);
+
+const FOR_A_URL = 'use "redis" for a URL: { redis: "redis://host:6379" }';
+
+/** Advice for keys that other Redis libraries use (connect-redis, node-redis, ioredis). */
+export const STORE_OPTION_HINTS: Readonly<Record<string, string>> = {
+  url: FOR_A_URL,
+  uri: FOR_A_URL,
+  redisUrl: FOR_A_URL,
+  prefix: 'use "namespace" for the key prefix',
+  password: 'give it in the "redis" URL or options: { redis: { host, port, password } }',
+  username: 'give it in the "redis" URL or options: { redis: { host, port, username } }',
+  db: 'give it in the "redis" URL (redis://host:6379/1) or options: { redis: { db } }',
+  database: 'give it in the "redis" URL (redis://host:6379/1) or options: { redis: { db } }',
+  tls: 'use a rediss:// URL in "redis", or { redis: { tls: {} } }',
+  ttl: "a session's ttl is given to create() (or to the middleware's own ttl option)",
+};
+
+function checkConnection(options: StoreOptions): void {
+  if (options.host !== undefined && (typeof options.host !== "string" || options.host === "")) {
+    fail("host", "a host name or address", options.host);
+  }
+  const port: unknown = options.port;
+  // redis-sessions passed port on to node-redis, which also took a string of digits.
+  const n = typeof port === "string" && /^\d{1,5}$/.test(port) ? Number(port) : port;
+  if (
+    port !== undefined &&
+    !(Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 65535)
+  ) {
+    fail("port", "a port number from 1 to 65535", port);
+  }
+  if (typeof options.redis === "string") checkRedisUrl(options.redis, "redis");
+  const url: unknown = options.options?.url;
+  if (typeof url === "string") checkRedisUrl(url, "options.url");
+}
+
 /** Defaults, in one place. */
 export const STORE_DEFAULTS = {
   namespace: "rs",
@@ -137,7 +197,13 @@ function durableKill(value: unknown, timeout: number): DurableKill | undefined {
 
 /** Applies defaults and checks every option; throws a `TypeError` that names a bad one. */
 export function resolveStoreOptions(options: StoreOptions): ResolvedStoreOptions {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new TypeError(
+      `express-redis-sessions: store options must be an object (received ${shown(options)})`,
+    );
+  }
   const opts = options as Record<string, unknown>;
+  checkKeys(options, STORE_OPTION_NAMES, "", STORE_OPTION_HINTS);
   const namespace = options.namespace ?? STORE_DEFAULTS.namespace;
   if (typeof namespace !== "string" || namespace.length > 64 || /[\s{}]/.test(namespace)) {
     fail("namespace", "a string of at most 64 characters without spaces or braces", namespace);
@@ -155,6 +221,7 @@ export function resolveStoreOptions(options: StoreOptions): ResolvedStoreOptions
   ) {
     fail("redis", "a Redis URL or ioredis options", options.redis);
   }
+  checkConnection(options);
   for (const name of ["cluster", "sentinels"] as const) {
     const nodes: unknown = options[name];
     const ok = (n: unknown) =>

@@ -233,7 +233,7 @@ export class RedisSessions<D = DefaultData> {
    */
   wipe(): Promise<number> {
     return this.wiper.run(true).catch((err: unknown) => {
-      throw toStoreError(err);
+      throw toStoreError(err, this.connection.target);
     });
   }
 
@@ -291,7 +291,7 @@ export class RedisSessions<D = DefaultData> {
       this.watch.answered();
       return result;
     } catch (err) {
-      error = toStoreError(err);
+      error = toStoreError(err, this.connection.target);
     }
     if (error.code === "ERS_STORE_TIMEOUT") this.watch.timedOut();
     throw error;

@@ -60,7 +60,7 @@ describe("npm run bench --quick", () => {
     expect(results.config.quick).toBe(true);
     expect(results.machine.node).toBe(process.version);
     expect(results.machine.cores).toBeGreaterThan(0);
-    expect(results.machine.redisServer).toMatch(/^Redis server v=/);
+    expect(results.machine.redisServer).toMatch(/^(Redis|Valkey) server v=/);
 
     const ops = ["create", "get", "set", "soid", "activity", "kill", "killall"];
     expect(results.store).toHaveLength(3 * ops.length);

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { redisUrl } from "../helpers/context.js";
-import { freePort } from "../helpers/redis-server.js";
+import { findRedisServer, freePort } from "../helpers/redis-server.js";
 
 /*
  * Each example started as `npm start` starts web-login: a real process on a free port against the
@@ -123,6 +123,25 @@ describe("npm start on a machine without a running Redis", () => {
     expect(await stop(child)).toBe(0);
   });
 
+  it("starts a private valkey-server on a host that has only Valkey", async () => {
+    const dead = `redis://127.0.0.1:${await freePort()}`;
+    // A PATH with node and a valkey-server (this machine's server binary under Valkey's name).
+    const bin = mkdtempSync(join(tmpdir(), "ers-path-"));
+    symlinkSync(process.execPath, join(bin, "node"));
+    symlinkSync(findRedisServer(), join(bin, "valkey-server"));
+    try {
+      const { child, urls, output } = await start("examples/web-login/server.ts", 1, {
+        REDIS_URL: dead,
+        PATH: bin,
+      });
+      expect(output()).toMatch(/so a private valkey-server \(pid \d+\) runs at redis:/);
+      expect((await fetch(urls[0] as string)).status).toBe(200);
+      expect(await stop(child)).toBe(0);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
   it("says how to install Redis when there is no redis-server either", async () => {
     const dead = `redis://127.0.0.1:${await freePort()}`;
     // A PATH that holds node and nothing else (node may live beside redis-server in /usr/bin).
@@ -143,7 +162,7 @@ describe("npm start on a machine without a running Redis", () => {
     const code = await new Promise((resolve) => child.once("exit", resolve));
     rmSync(bin, { recursive: true, force: true });
     expect(code).toBe(1);
-    expect(out).toContain("no redis-server is installed");
+    expect(out).toContain("no redis-server (or valkey-server) is installed");
     expect(out).toContain("apt-get install -y redis-server");
   });
 });

@@ -1,27 +1,108 @@
 /**
- * Packaging: `npm pack` (whose `prepack` builds dist/ with tsc) gives a tarball that installs,
- * from the npm cache alone, into a fresh consumer project, where `import` from an .mjs file and
- * `require` from a .cjs file (require(esm), Node >= 20.19) both work against Redis without a
- * warning, the CLI runs, and the declarations type-check a TypeScript consumer under nodenext.
+ * Packaging: `npm pack` (whose `prepack` builds dist/ with tsc) gives a tarball that works in a
+ * fresh consumer project: `import` from an .mjs file and `require` from a .cjs file (require(esm),
+ * Node >= 20.19) both work against Redis without a warning, the CLI runs (also through `npx`,
+ * which it must not outlive), and the declarations type-check a strict TypeScript consumer.
+ *
+ * No registry and no npm cache: the tarball is unpacked into the consumer's node_modules as npm
+ * would, and its dependencies (and the express peer) are symlinks to the project's own packages,
+ * the versions package-lock.json gives a user today. Node and tsc follow a symlink to its real
+ * path, so those packages find their own dependencies there.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runProcess } from "../helpers/child.js";
 import { redisUrl, uniqueNamespace } from "../helpers/context.js";
+import { until } from "../helpers/wait.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const require = createRequire(import.meta.url);
 const TSC = require.resolve("typescript/bin/tsc");
-const TYPE_ROOTS = join(ROOT, "node_modules", "@types");
 const NAME = "express-redis-sessions";
 
 /** Runs a command to completion (killed after 60 s) without the test runner's NODE_OPTIONS. */
 const run = (cmd: string, args: string[], cwd: string) =>
-  runProcess(cmd, args, { cwd, env: { ...process.env, NODE_OPTIONS: "" } });
+  runProcess(cmd, args, { cwd, env: consumerEnv() });
+
+/** A consumer's environment: no RS_* variable of the machine, no NODE_OPTIONS of the runner. */
+function consumerEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { NODE_OPTIONS: "" };
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith("RS_") && k !== "NODE_OPTIONS") env[k] = v;
+  }
+  return env;
+}
+
+/**
+ * Installs a packed tarball into `consumer` as npm would, without a registry: unpacked into
+ * node_modules, each dependency and peer linked to the project's own copy, the bins linked into
+ * node_modules/.bin and made executable. Resolves to the installed package.json.
+ */
+async function installTarball(tarball: string, consumer: string): Promise<Record<string, unknown>> {
+  const modules = join(consumer, "node_modules");
+  const target = join(modules, NAME);
+  mkdirSync(target, { recursive: true });
+  const untar = await run("tar", ["-xzf", tarball, "-C", target, "--strip-components=1"], consumer);
+  expect(untar.code, `tar failed:\n${untar.stderr}`).toBe(0);
+  const pkg = JSON.parse(readFileSync(join(target, "package.json"), "utf8")) as {
+    dependencies?: Record<string, string>;
+    peerDependencies?: Record<string, string>;
+    bin?: Record<string, string>;
+  };
+  const deps = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})];
+  for (const dep of deps) {
+    const link = join(modules, dep);
+    mkdirSync(dirname(link), { recursive: true });
+    symlinkSync(join(ROOT, "node_modules", dep), link, "junction");
+  }
+  const bin = join(modules, ".bin");
+  mkdirSync(bin);
+  for (const [name, file] of Object.entries(pkg.bin ?? {})) {
+    chmodSync(join(target, file), 0o755);
+    symlinkSync(relative(bin, join(target, file)), join(bin, name));
+  }
+  return pkg as Record<string, unknown>;
+}
+
+/** The pids of every process below `pid` (children, grandchildren…), from `ps`. */
+async function descendants(pid: number): Promise<number[]> {
+  const ps = await runProcess("ps", ["-A", "-o", "pid=,ppid="]);
+  const children = new Map<number, number[]>();
+  for (const line of ps.stdout.trim().split("\n")) {
+    const [child, parent] = line.trim().split(/\s+/).map(Number);
+    if (child === undefined || parent === undefined) continue;
+    children.set(parent, [...(children.get(parent) ?? []), child]);
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** True while `pid` runs (a zombie, exited but not yet reaped, counts as gone). */
+async function running(pid: number): Promise<boolean> {
+  const ps = await runProcess("ps", ["-o", "stat=", "-p", String(pid)]);
+  const stat = ps.stdout.trim();
+  return stat !== "" && !stat.startsWith("Z");
+}
 
 /** Every relative path a package.json field points at (main, types, exports, bin). */
 function targets(pkg: Record<string, unknown>): string[] {
@@ -58,8 +139,11 @@ ${kind === "esm" ? "await main();" : "main().catch((err) => { console.error(err)
 `;
 }
 
-const ESM_TYPES = `import { RedisSessions, type Session, isStoreError } from "${NAME}";
+const ESM_TYPES = `import { Redis } from "ioredis";
+import { RedisSessions, type Session, isStoreError } from "${NAME}";
 const rs = new RedisSessions({ redis: "redis://127.0.0.1:1", wipe: 0, timeout: 100 });
+// A client of the ioredis version the user has is accepted as \`client\`.
+export const own = new RedisSessions({ client: new Redis({ lazyConnect: true, commandTimeout: 100 }) });
 export async function read(token: string): Promise<Session | null> {
   try {
     return await rs.get({ app: "pkgtest", token });
@@ -98,23 +182,7 @@ describe("the npm package", () => {
       join(consumer, "package.json"),
       JSON.stringify({ name: "consumer", version: "1.0.0", private: true }),
     );
-    // Only what the npm cache holds: the test needs no network.
-    const install = await run(
-      "npm",
-      [
-        "install",
-        "--offline",
-        "--no-audit",
-        "--no-fund",
-        "--no-package-lock",
-        join(dir, info!.filename),
-      ],
-      consumer,
-    );
-    expect(install.code, `npm install failed:\n${install.stderr}`).toBe(0);
-    installed = JSON.parse(
-      readFileSync(join(consumer, "node_modules", NAME, "package.json"), "utf8"),
-    ) as Record<string, unknown>;
+    installed = await installTarball(join(dir, info!.filename), consumer);
   }, 90_000);
 
   afterAll(() => {
@@ -130,8 +198,16 @@ describe("the npm package", () => {
         "CHANGELOG.md",
         "dist/index.js",
         "dist/index.d.ts",
+        "dist/cli/index.js",
+        // The dashboard's static files, copied by the build (tsc compiles only .ts).
+        "dist/rest/admin/index.html",
+        "dist/rest/admin/admin.js",
+        "dist/rest/admin/admin.css",
+        // Declarations for ioredis' untyped import, referenced by dist/index.d.ts.
+        "types/redis-errors.d.ts",
       ]),
     );
+    expect(installed.bin).toEqual({ [NAME]: "./dist/cli/index.js" });
     const pointed = targets(installed);
     expect(pointed).toEqual(expect.arrayContaining(["dist/index.js", "dist/index.d.ts"]));
     for (const target of pointed)
@@ -179,7 +255,50 @@ describe("the npm package", () => {
     expect(r.stdout).toContain("Usage:");
   });
 
-  it("type-checks ESM and CommonJS TypeScript consumers under nodenext", async () => {
+  it("serves through npx, and SIGTERM to npx leaves no server running", async () => {
+    // npx runs the bin under `sh -c`; on SIGTERM npm signals the shell, which dies without
+    // passing the signal on: the server itself must notice that it was orphaned.
+    const npx = spawn(
+      "npx",
+      ["--no-install", NAME, "serve", "--port", "0", "--redis", redisUrl(), "--wipe", "0"],
+      { cwd: consumer, env: consumerEnv(), stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stderr = "";
+    npx.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const npxExit = new Promise<unknown>((resolve) => npx.once("exit", resolve));
+    let tree: number[] = [];
+    try {
+      const url = await until(() => /listening on (http:\/\/\S+)/.exec(stderr)?.[1], {
+        ms: 30_000,
+        what: `the server's startup line; stderr: ${stderr}`,
+      });
+      expect(await (await fetch(`${url}/ping`)).text()).toBe("PONG");
+      tree = await descendants(npx.pid ?? -1);
+      expect(tree.length).toBeGreaterThan(0);
+      npx.kill("SIGTERM");
+      await npxExit;
+      await until(async () => !(await Promise.all(tree.map(running))).some(Boolean), {
+        ms: 15_000,
+        what: "every process npx started to exit",
+      });
+      await expect(fetch(`${url}/ping`)).rejects.toThrow();
+      expect(stderr).toContain("stopped: server closed, Redis connection quit");
+    } finally {
+      npx.kill("SIGKILL");
+      // Only processes this test started: the ones below its npx.
+      for (const pid of tree) if (await running(pid)) process.kill(pid, "SIGKILL");
+    }
+  }, 60_000);
+
+  it("type-checks strict ESM and CommonJS TypeScript consumers under nodenext", async () => {
+    // The type packages an Express app in TypeScript installs next to ours.
+    for (const types of ["@types/node", "@types/express"]) {
+      const link = join(consumer, "node_modules", types);
+      mkdirSync(dirname(link), { recursive: true });
+      symlinkSync(join(ROOT, "node_modules", types), link, "junction");
+    }
     writeFileSync(join(consumer, "esm.mts"), ESM_TYPES);
     writeFileSync(join(consumer, "cjs.cts"), CJS_TYPES);
     writeFileSync(
@@ -191,10 +310,10 @@ describe("the npm package", () => {
           target: "es2022",
           strict: true,
           noEmit: true,
-          // Check our declarations too, as a consumer without our devDependencies sees them.
+          // Check every declaration the consumer loads, ours and ioredis' (the version a user
+          // installs today), as a strict project without skipLibCheck does.
           skipLibCheck: false,
           types: ["node"],
-          typeRoots: [TYPE_ROOTS],
         },
         files: ["esm.mts", "cjs.cts"],
       }),

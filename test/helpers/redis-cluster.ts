@@ -1,10 +1,10 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
-import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { Redis } from "ioredis";
-import { findRedisServer, waitForPong } from "./redis-server.js";
+import { findRedisServer, findRedisTool, waitForPong } from "./redis-server.js";
 
 /** One redis-server process of a test cluster. */
 export interface ClusterNodeProcess {
@@ -47,20 +47,10 @@ export interface RedisClusterOptions {
   nodeTimeout?: number;
 }
 
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    const file = join(dir, name);
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {}
-  }
-  return undefined;
-}
-
 /**
  * Why the cluster suites cannot run here, or undefined when they can: they need redis-server 7
- * or newer (for `#!lua` script flags) with cluster support, and redis-cli to create the cluster.
+ * or newer (for `#!lua` script flags; or valkey-server) with cluster support, and redis-cli (or
+ * valkey-cli) to create the cluster.
  */
 export function clusterUnsupported(): string | undefined {
   let bin: string;
@@ -69,7 +59,9 @@ export function clusterUnsupported(): string | undefined {
   } catch (err) {
     return (err as Error).message;
   }
-  if (!onPath("redis-cli")) return "redis-cli is not on PATH (needed for --cluster create)";
+  if (!findRedisTool("cli")) {
+    return "neither redis-cli nor valkey-cli is on PATH (needed for --cluster create)";
+  }
   let version = "";
   try {
     version = execFileSync(bin, ["--version"], { encoding: "utf8" });
@@ -77,7 +69,7 @@ export function clusterUnsupported(): string | undefined {
     return `redis-server --version failed: ${(err as Error).message}`;
   }
   const major = Number(/v=(\d+)\./.exec(version)?.[1] ?? 0);
-  if (major < 7) return `redis-server ${version.trim()} is older than 7.0 (no #!lua script flags)`;
+  if (major < 7) return `${version.trim()} is older than 7.0 (no #!lua script flags)`;
   return undefined;
 }
 
@@ -204,7 +196,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const nodeTimeout = options.nodeTimeout ?? 2000;
   const started = performance.now();
   const bin = findRedisServer();
-  const cli = onPath("redis-cli") ?? "redis-cli";
+  const cli = findRedisTool("cli") ?? "redis-cli";
   const dir = mkdtempSync(join(tmpdir(), "ers-cluster-"));
   const spawned = await Promise.all(
     Array.from({ length: masters * (1 + replicas) }, () => spawnNode(bin, dir, nodeTimeout)),

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { basename, delimiter, dirname, join } from "node:path";
 
 /** A private, throwaway `redis-server` process owned by the test that started it. */
 export interface RedisServer {
@@ -29,28 +29,70 @@ export interface RedisServerOptions {
 }
 
 const INSTALL_HINT =
-  "No redis-server binary found. Install it (Debian/Ubuntu: `sudo apt-get install -y redis-server`; " +
+  "No redis-server (or valkey-server) binary found. Install it (Debian/Ubuntu: `sudo apt-get install -y redis-server`; " +
   "macOS: `brew install redis`), put it on PATH or set REDIS_SERVER_BIN, " +
   "or point the tests at a running server with REDIS_URL=redis://host:port.";
 
-/** Finds the `redis-server` binary, or throws an error that says how to install it. */
+/** Redis and its fork Valkey ship the same tools under two names: redis-cli, valkey-cli… */
+const FAMILIES = ["redis", "valkey"] as const;
+
+function executable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The first `redis-<tool>` or `valkey-<tool>` in the PATH's directories, in PATH order. */
+function onPath(tool: string): string | undefined {
+  const dirs = [
+    ...(process.env.PATH ?? "").split(delimiter).filter((d) => d !== ""),
+    "/usr/bin",
+    "/usr/local/bin",
+    "/usr/sbin",
+  ];
+  for (const dir of dirs) {
+    for (const family of FAMILIES) {
+      const file = join(dir, `${family}-${tool}`);
+      if (executable(file)) return file;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Finds the server binary: REDIS_SERVER_BIN, else the first `redis-server` or `valkey-server` on
+ * PATH (so a host with only Valkey works, and whichever comes first on PATH is used). Throws an
+ * error that says how to install one.
+ */
 export function findRedisServer(): string {
   const fromEnv = process.env.REDIS_SERVER_BIN;
-  const candidates = fromEnv
-    ? [fromEnv]
-    : [
-        ...(process.env.PATH ?? "").split(delimiter).map((dir) => join(dir, "redis-server")),
-        "/usr/bin/redis-server",
-        "/usr/local/bin/redis-server",
-        "/usr/sbin/redis-server",
-      ];
-  for (const file of candidates) {
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {}
+  if (fromEnv) {
+    if (executable(fromEnv)) return fromEnv;
+    throw new Error(`REDIS_SERVER_BIN=${fromEnv} is not an executable file. ${INSTALL_HINT}`);
   }
+  const found = onPath("server");
+  if (found) return found;
   throw new Error(INSTALL_HINT);
+}
+
+/**
+ * Finds another tool of the server's kind (`cli`, `benchmark`): the one beside the server binary
+ * (valkey-cli beside valkey-server), else the first of either name on PATH; undefined if none.
+ */
+export function findRedisTool(tool: "cli" | "benchmark"): string | undefined {
+  let server: string | undefined;
+  try {
+    server = findRedisServer();
+  } catch {}
+  if (server) {
+    const family = basename(server).startsWith("valkey") ? "valkey" : "redis";
+    const beside = join(dirname(server), `${family}-${tool}`);
+    if (executable(beside)) return beside;
+  }
+  return onPath(tool);
 }
 
 /** Asks the kernel for a free loopback port. */

@@ -52,9 +52,10 @@ describe("option validation", () => {
     ],
     [
       "an unknown option",
-      { app: "web", cokie: {} },
-      'unknown option "cokie"; known options: app, store, ttl, no_resave, cookie, header, bearer, onStoreError',
+      { app: "web", zzz: {} },
+      'unknown option "zzz"; known options: app, store, ttl, no_resave, cookie, header, bearer, onStoreError',
     ],
+    ["a near miss", { app: "web", cokie: {} }, 'unknown option "cokie"; did you mean "cookie"?'],
     [
       "a ttl below 10",
       { app: "web", ttl: 5 },
@@ -189,6 +190,11 @@ describe("option validation", () => {
       "a bad store",
       { app: "web", store: 42 },
       'option "store" must be a RedisSessions or store options (received 42)',
+    ],
+    [
+      "an unknown store option",
+      { app: "web", store: { url: "redis://127.0.0.1:1" } },
+      'unknown option "store.url"; use "redis" for a URL: { redis: "redis://host:6379" }',
     ],
     [
       "bad store options",

@@ -1,3 +1,4 @@
+import { request as httpRequest } from "node:http";
 import { connect as tcpConnect } from "node:net";
 import v4module from "redis-sessions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -36,6 +37,28 @@ async function call(
   return { status: res.status, body: parsed, text, headers: res.headers };
 }
 
+/** A request with headers fetch() will not send as given (Host, Origin, Sec-Fetch-Site). */
+function send(
+  url: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; body: { code?: string; [k: string]: unknown } }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, method, path, headers }, (res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => {
+        text += c.toString();
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
 describe("CLI: help and refused configurations", () => {
   it("--help documents every flag and environment variable", async () => {
     const [root, serve] = await Promise.all([runCli(["--help"]), runCli(["serve", "--help"])]);
@@ -70,6 +93,10 @@ describe("CLI: help and refused configurations", () => {
       "RS_ADMIN",
       "SIGTERM",
       "/:app/create/:id",
+      "--log-ids",
+      "RS_LOG_IDS",
+      "localhost, 127.0.0.1 or [::1]",
+      "Sec-Fetch-Site",
     ]) {
       expect(serve.stdout).toContain(word);
     }
@@ -82,9 +109,12 @@ describe("CLI: help and refused configurations", () => {
       runCli(["serve", "--port", "abc"]),
       runCli(["serve"], { RS_PORT: "70000" }),
       runCli(["serve", "--port", "0", "--api-key-file", "/nonexistent/keys"]),
+      runCli(["serve", "--port", "0", "--redis", "redis:/:s3cr3t-e@127.0.0.1:6379"]),
     ]);
-    expect(results.map((r) => r.code)).toEqual([2, 2, 2, 2, 2]);
-    const [host, admin, port, envPort, file] = results.map((r) => r.stderr);
+    expect(results.map((r) => r.code)).toEqual([2, 2, 2, 2, 2, 2]);
+    const [host, admin, port, envPort, file, url] = results.map((r) => r.stderr);
+    expect(url).toMatch(/option "redis" must be a Redis URL/);
+    expect(url).not.toContain("s3cr3t");
     expect(host).toMatch(/refusing to listen on 0\.0\.0\.0 without an API key/);
     expect(admin).toMatch(/admin dashboard needs an API key/);
     expect(port).toMatch(/--port <port>' argument 'abc' is invalid/);
@@ -275,16 +305,28 @@ describe("CLI: serve", () => {
     await server.waitFor(/redis: reconnected/);
   });
 
-  it("logs one line per request without tokens or query strings", async () => {
-    const { token } = (await call(server.url, "PUT", "/logapp/create/u?ip=10.9.9.9")).body as {
+  it("logs one line per request without tokens, query strings or user ids", async () => {
+    const id = encodeURIComponent("alice@example.com");
+    const { token } = (await call(server.url, "PUT", `/logapp/create/${id}?ip=10.9.9.9`)).body as {
       token: string;
     };
     await call(server.url, "GET", `/logapp/get/${token}`);
     const line = await server.waitFor(/GET \/logapp\/get\/\S+ 200 [\d.]+ms/);
     expect(line[0]).toContain(`/logapp/get/${token.slice(0, 6)}…`);
-    expect(server.stderr()).not.toContain(token);
-    expect(server.stderr()).not.toContain("10.9.9.9");
-    expect(server.stderr()).toMatch(/PUT \/logapp\/create\/u 200/);
+    // Percent-encoded, the token is still a token.
+    const encoded = [...token].map((c) => `%${c.charCodeAt(0).toString(16)}`).join("");
+    expect((await call(server.url, "GET", `/logapp/get/${encoded}`)).status).toBe(200);
+    await call(server.url, "GET", `/logapp/soid/${id}`);
+    await call(server.url, "DELETE", `/logapp/killsoid/${id}`);
+    await server.waitFor(/DELETE \/logapp\/killsoid\/:id 200/);
+    const log = server.stderr();
+    expect(log.match(new RegExp(`GET /logapp/get/${token.slice(0, 6)}… 200`, "g"))).toHaveLength(2);
+    expect(log).not.toContain(token);
+    expect(log).not.toContain(encoded.slice(0, 30));
+    expect(log).not.toContain("10.9.9.9");
+    expect(log).toMatch(/PUT \/logapp\/create\/:id 200/);
+    expect(log).toMatch(/GET \/logapp\/soid\/:id 200/);
+    expect(log).not.toMatch(/alice/i);
   });
 
   it("is configured by rest-sessions' environment variables, with logging off", async () => {
@@ -348,5 +390,113 @@ describe("CLI: serve", () => {
     });
     expect(await server.exited).toBe(0);
     expect(server.stderr()).toMatch(/stopped: server closed, Redis connection quit/);
+  });
+});
+
+describe("CLI: serve without an API key", () => {
+  let open: CliProcess & { url: string };
+  let port: string;
+  const ns = uniqueNamespace("clio");
+
+  beforeAll(async () => {
+    open = await startServer(["--log-ids"], {
+      RS_REDISURL: redisUrl(),
+      RS_NAMESPACE: ns,
+      RS_WIPE: "0",
+    });
+    port = new URL(open.url).port;
+  });
+
+  afterAll(() => {
+    if (open?.child.exitCode === null) open.child.kill("SIGKILL");
+  });
+
+  it("answers only requests to loopback names, so DNS rebinding gets nowhere", async () => {
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST:${port}`, "[::1]"]) {
+      const res = await send(open.url, "GET", "/webapp/activity?dt=60", { host });
+      expect(res, host).toMatchObject({ status: 200, body: { activity: 0 } });
+    }
+    for (const host of [`rebind.example:${port}`, "127.0.0.1.nip.io", `192.168.1.5:${port}`]) {
+      for (const [method, path] of [
+        ["GET", "/webapp/soapp?dt=60"],
+        ["DELETE", "/webapp/killall"],
+        ["GET", "/health"],
+      ] as const) {
+        const res = await send(open.url, method, path, { host });
+        expect(res.status, `${host} ${method} ${path}`).toBe(403);
+        expect(res.body).toMatchObject({ name: "forbidden", code: "ERS_FORBIDDEN_HOST" });
+        expect(res.body.message).toMatch(/localhost, 127\.0\.0\.1 or \[::1\]/);
+      }
+    }
+  });
+
+  it("refuses cross-site browser requests: a page's text/plain POST creates nothing", async () => {
+    const host = `127.0.0.1:${port}`;
+    for (const headers of [
+      { origin: "http://attacker.example" },
+      { origin: "null" },
+      { origin: `http://localhost:${Number(port) + 1}` },
+      { origin: `http://127.0.0.1:${port}`, "sec-fetch-site": "cross-site" },
+      { "sec-fetch-site": "same-site" },
+    ] as Record<string, string>[]) {
+      const res = await send(
+        open.url,
+        "POST",
+        "/csrfapp/create/victim",
+        { host, "content-type": "text/plain", ...headers },
+        "{}",
+      );
+      expect(res.status, JSON.stringify(headers)).toBe(403);
+      expect(res.body).toMatchObject({ name: "forbidden", code: "ERS_FORBIDDEN_ORIGIN" });
+    }
+    const raw = rawClient();
+    try {
+      expect(await raw.exists(`${ns}:csrfapp:_sessions`)).toBe(0);
+    } finally {
+      raw.disconnect();
+    }
+    // Its own pages, the address bar and clients that are not browsers are served.
+    for (const headers of [
+      { origin: `http://${host}`, "sec-fetch-site": "same-origin" },
+      { "sec-fetch-site": "none" },
+      {},
+    ] as Record<string, string>[]) {
+      const res = await send(open.url, "GET", "/csrfapp/activity?dt=60", { host, ...headers });
+      expect(res.status, JSON.stringify(headers)).toBe(200);
+    }
+  });
+
+  it("logs user ids when started with --log-ids", async () => {
+    const id = encodeURIComponent("bob@example.com");
+    expect((await call(open.url, "GET", `/idapp/soid/${id}`, { key: null })).status).toBe(200);
+    await open.waitFor(/GET \/idapp\/soid\/bob%40example\.com 200/);
+  });
+});
+
+describe("CLI: the Redis URL in logs", () => {
+  it("masks every credential form in the startup line and every log line", async () => {
+    const { hostname, port } = new URL(redisUrl());
+    const url =
+      `redis://user:s3cr3t-a@${hostname}:${port}/0` +
+      "?password=s3cr3t-b&sentinelPassword=s3cr3t-c&family=4";
+    const servers = await Promise.all([
+      startServer(["--redis", url, "--wipe", "0"]),
+      startServer(["--wipe", "0"], { RS_REDISURL: `redis://s3cr3t-d@${hostname}:${port}` }),
+    ]);
+    try {
+      const [a, b] = servers as [CliProcess & { url: string }, CliProcess & { url: string }];
+      expect(a.stderr()).toContain(
+        `(redis redis://user:***@${hostname}:${port}/0?password=***&sentinelPassword=***&family=4,`,
+      );
+      expect(b.stderr()).toContain(`(redis redis://***@${hostname}:${port},`);
+      for (const p of servers) {
+        await call(p.url, "GET", "/health", { key: null });
+        await call(p.url, "GET", "/webapp/activity?dt=60", { key: null });
+        await p.waitFor(/GET \/webapp\/activity \S+/);
+        expect(p.stderr()).not.toContain("s3cr3t");
+      }
+    } finally {
+      for (const p of servers) p.child.kill("SIGKILL");
+    }
   });
 });

@@ -11,7 +11,7 @@ import {
   restSessions,
 } from "../../src/index.js";
 import { redisUrl, uniqueNamespace } from "../helpers/context.js";
-import { startRedisServer } from "../helpers/redis-server.js";
+import { freePort, startRedisServer } from "../helpers/redis-server.js";
 import { readUntil } from "../helpers/wait.js";
 
 // Express 4 is installed under the alias express4 (untyped): it has Express 5's shape for this use.
@@ -331,6 +331,47 @@ describe("errors", () => {
     expect(() => restSessions({ apiKey: ["ok-key", " spaced"] })).toThrow(/apiKey/);
     expect(() => restSessions({ apiKey: [] })).toThrow(/must not be an empty list/);
     expect(() => restSessions({ bodyLimit: 1.5 })).toThrow(/bodyLimit/);
+  });
+
+  it("refuses unknown options by name, with a hint, before it opens a connection", async () => {
+    const port = await freePort();
+    const open = (options: object) => () => {
+      // Tracked, so that a router made by mistake is closed all the same.
+      routers.push(restSessions({ host: "127.0.0.1", port, ...options } as never));
+    };
+    expect(open({ url: `redis://127.0.0.1:${port}` })).toThrow(
+      'unknown option "url"; use "redis" for a URL',
+    );
+    expect(open({ prot: port })).toThrow('unknown option "prot"; did you mean "port"?');
+    expect(open({ apikey: KEY })).toThrow('unknown option "apikey"; did you mean "apiKey"?');
+    expect(open({ redis: `redis:/127.0.0.1:${port}` })).toThrow('option "redis" must be');
+    const store = new RedisSessions({ host: "127.0.0.1", port, wipe: 0 });
+    try {
+      expect(() => restSessions({ store, namespace: "other" })).toThrow(
+        'option "namespace" has no effect with "store"',
+      );
+    } finally {
+      await store.quit();
+    }
+  });
+
+  it("gives the store only the store's options, and keeps its own", async () => {
+    const namespace = uniqueNamespace("split");
+    const r = router({
+      namespace,
+      apiKey: KEY,
+      bodyLimit: 1000,
+      admin: true,
+      protectHealth: true,
+      notFound: false,
+      express: express as unknown as ExpressLike,
+    });
+    expect(r.store.options.namespace).toBe(namespace);
+    const app = appWith(r);
+    await request(app).get("/ping").expect(401);
+    const res = await request(app).put("/webapp/create/u1?ip=1.1.1.1").set("x-api-key", KEY);
+    expect(res.status).toBe(200);
+    expect(res.body.token).toMatch(TOKEN_RE);
   });
 });
 

@@ -114,6 +114,20 @@ describe("Redis down (connection refused)", () => {
     }
   });
 
+  it("says which Redis is down and why (ECONNREFUSED), never its password", async () => {
+    const port = await freePort();
+    const rs = open(`redis://:hunter2@127.0.0.1:${port}/2?password=hunter3`);
+    const err = await rs.get({ app: "test", token: "a".repeat(64) }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "ERS_STORE_UNAVAILABLE", status: 503 });
+    const { message, cause } = err as RedisSessionsError;
+    expect(message).toBe(
+      `Redis at 127.0.0.1:${port} is unavailable: connect ECONNREFUSED 127.0.0.1:${port}`,
+    );
+    expect(message).not.toContain("maxRetriesPerRequest");
+    // The client's own error stays available.
+    expect((cause as Error).message).toMatch(/max retries per request/);
+  });
+
   it("every call fails with a 503 store error within timeout + margin, then recovers", async () => {
     const rs = open(server.url, { cachetime: 5 });
     const { token } = await rs.create({ ...base, id: "user1" });

@@ -2,7 +2,13 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { isErrorCode, isStoreError, RedisSessionsError } from "../../src/errors.js";
+import {
+  isErrorCode,
+  isStoreError,
+  RedisSessionsError,
+  type StoreTarget,
+  storeError,
+} from "../../src/errors.js";
 import { toStoreError } from "../../src/layouts/script.js";
 
 const SRC = fileURLToPath(new URL("../../src", import.meta.url));
@@ -34,6 +40,8 @@ describe("error codes", () => {
       "ERS_BODY_TOO_LARGE",
       "ERS_UNSUPPORTED_MEDIA_TYPE",
       "ERS_BAD_REQUEST",
+      "ERS_FORBIDDEN_HOST",
+      "ERS_FORBIDDEN_ORIGIN",
     ];
     expect([...mentioned].filter((code) => !isErrorCode(code) && !rest.includes(code))).toEqual([]);
     expect(mentioned.size).toBeGreaterThan(20);
@@ -65,5 +73,41 @@ describe("error codes", () => {
     expect(err.code).toBe(code);
     expect(err.status).toBe(503);
     expect(isStoreError(err)).toBe(true);
+  });
+});
+
+describe("store errors name the Redis that failed and why", () => {
+  const GAVE_UP =
+    'Reached the max retries per request limit (which is 1). Refer to "maxRetriesPerRequest" option for details.';
+  const target = (last: string | undefined, owned = true): StoreTarget => ({
+    describe: () => "Redis at 10.0.0.5:6380",
+    lastError: () => last,
+    owned,
+  });
+
+  it("a command the store's client gave up on says where and why, not which option to tune", () => {
+    const cause = new Error(GAVE_UP);
+    const err = storeError(cause, target("connect ECONNREFUSED 10.0.0.5:6380"));
+    expect(err.message).toBe(
+      "Redis at 10.0.0.5:6380 is unavailable: connect ECONNREFUSED 10.0.0.5:6380",
+    );
+    expect(err.code).toBe("ERS_STORE_UNAVAILABLE");
+    expect(err.cause).toBe(cause);
+    expect(storeError(cause, target(undefined)).message).toBe(
+      "Redis at 10.0.0.5:6380 is unavailable: no connection",
+    );
+  });
+
+  it("keeps ioredis' message for a client the app owns (its retries are the app's option)", () => {
+    const err = storeError(new Error(GAVE_UP), target(undefined, false));
+    expect(err.message).toBe(`Redis at 10.0.0.5:6380 is unavailable: ${GAVE_UP}`);
+  });
+
+  it("a timeout names the Redis and the last connection error", () => {
+    const err = storeError(new Error("Command timed out"), target("connect ETIMEDOUT"));
+    expect(err.code).toBe("ERS_STORE_TIMEOUT");
+    expect(err.message).toBe(
+      "Redis at 10.0.0.5:6380 did not answer in time: Command timed out; last connection error: connect ETIMEDOUT",
+    );
   });
 });
