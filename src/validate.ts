@@ -30,6 +30,12 @@ function wellFormed(s: string): boolean {
 export const MAX_ID_LENGTH = 128;
 /** Longest ip accepted (an IPv6 address in full is 39 characters). */
 export const MAX_IP_LENGTH = 39;
+/**
+ * Longest ttl accepted, in seconds: ten years. Every value derived from it stays valid: the
+ * cookie's Max-Age and Expires, the index scores (exact in Lua's 14-digit numbers), and a refresh
+ * window (ttl / 10) shorter than the 400 days browsers keep a cookie at most.
+ */
+export const MAX_TTL = 315_360_000;
 
 function missing(what: string): RedisSessionsError {
   return errorOf(`ERS_MISSING_${what.toUpperCase()}` as ErrorCode, `No ${what} supplied`);
@@ -105,8 +111,9 @@ function integerAtLeast10(value: unknown): number | undefined {
 }
 
 /**
- * Validates a ttl in seconds: an integer >= 10, or a string of digits. Absent means 7200.
- * Floats, 0 and other strings are rejected rather than stored verbatim as redis-sessions did.
+ * Validates a ttl in seconds: an integer from 10 to {@link MAX_TTL}, or a string of digits.
+ * Absent means 7200. Floats, 0 and other strings are rejected rather than stored verbatim as
+ * redis-sessions did.
  */
 export function validTtl(ttl: unknown, fallback = 7200): number {
   if (ttl === undefined || ttl === null) return fallback;
@@ -116,6 +123,13 @@ export function validTtl(ttl: unknown, fallback = 7200): number {
       "invalidValue",
       "ERS_INVALID_TTL",
       "ttl must be a positive integer >= 10",
+    );
+  }
+  if (n > MAX_TTL) {
+    throw new RedisSessionsError(
+      "invalidValue",
+      "ERS_INVALID_TTL",
+      `ttl must be at most ${MAX_TTL} seconds (ten years)`,
     );
   }
   return n;
