@@ -37,6 +37,7 @@ const CATALOGUE = {
   ERS_D_TOO_MANY_KEYS: ["limitExceeded", 413],
   ERS_TOKEN_COLLISION: ["invalidValue", 409],
   ERS_BUCKETS_MISMATCH: ["invalidConfiguration", 500],
+  ERS_INVALID_COOKIE_NAME: ["invalidConfiguration", 500],
   ERS_INTERNAL: ["internalError", 500],
   ERS_STORE_BUSY: ["storeUnavailable", 503],
   ERS_STORE_UNAVAILABLE: ["storeUnavailable", 503],
