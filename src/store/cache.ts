@@ -4,6 +4,7 @@ import { LRUCache } from "lru-cache";
 import { copySession } from "../layouts/reply.js";
 import type { Seconds, Session } from "../types.js";
 import { ActivityRefresh } from "./activity-refresh.js";
+import { sizeOf } from "./cache-size.js";
 
 const debug = debuglog("express-redis-sessions");
 
@@ -67,10 +68,6 @@ export interface SessionCacheOptions {
   touch: (app: string, tokens: string[]) => Promise<unknown>;
   /** The store's clock in milliseconds: activity is rate-limited on the clock Redis sees. */
   now?: () => number;
-}
-
-function sizeOf(s: Session<unknown>): number {
-  return 120 + s.id.length + s.ip.length + (s.d ? JSON.stringify(s.d).length : 0);
 }
 
 /**

@@ -29,8 +29,9 @@ export interface StoreOptions extends ConnectionOptions {
    */
   cachemax?: number | undefined;
   /**
-   * Most bytes of serialized sessions kept in the cache; `0` means no byte bound.
-   * @default 0
+   * Most bytes of heap the cached sessions may hold (an estimate that errs high); `0` means no
+   * byte bound, only `cachemax`.
+   * @default 33554432 (32 MiB)
    */
   cachemaxBytes?: number | undefined;
   /**
@@ -99,7 +100,7 @@ export const STORE_DEFAULTS = {
   wipe: 600,
   cachetime: 0,
   cachemax: 5000,
-  cachemaxBytes: 0,
+  cachemaxBytes: 32 * 1024 * 1024,
   maxDataBytes: 65536,
   maxDataKeys: 256,
   timeout: 1000,
