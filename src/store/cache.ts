@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
 import { copySession } from "../layouts/reply.js";
 import type { Seconds, Session } from "../types.js";
-import { ActivityRefresh } from "./activity-refresh.js";
+import { ActivityRefresh, type Touch } from "./activity-refresh.js";
 import { sizeOf } from "./cache-size.js";
 
 const debug = debuglog("express-redis-sessions");
@@ -65,7 +65,7 @@ export interface SessionCacheOptions {
   cachemax: number;
   cachemaxBytes: number;
   /** Refreshes activity of the given tokens of an app (no read is counted). */
-  touch: (app: string, tokens: string[]) => Promise<unknown>;
+  touch: Touch;
   /** The store's clock in milliseconds: activity is rate-limited on the clock Redis sees. */
   now?: () => number;
 }
@@ -94,7 +94,11 @@ export class SessionCache {
 
   constructor(options: SessionCacheOptions) {
     this.ttlMs = options.cachetime * 1000;
-    this.refresh = new ActivityRefresh(options.touch);
+    // What a refresh finds gone was deleted without a message (FLUSHDB, a foreign DEL, an
+    // eviction): stop serving it.
+    this.refresh = new ActivityRefresh(options.touch, (tokens) => {
+      for (const token of tokens) this.invalidate(token);
+    });
     this.now = options.now ?? Date.now;
     this.touchEveryMs = Math.max(1000, Math.min(this.ttlMs, MAX_TOUCH_INTERVAL * 1000));
     this.lru = new LRUCache<string, Entry>({
@@ -237,6 +241,7 @@ export class SessionCache {
   invalidate(token: string): void {
     const load = this.loads.get(token);
     if (load) load.dirty = true;
+    this.refresh.forget(token);
     if (this.lru.delete(token)) this.stats.invalidations++;
   }
 
