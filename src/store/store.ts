@@ -76,7 +76,9 @@ export class RedisSessions<D = DefaultData> {
     const { clock, timeout, layout } = this.options;
     this.connection = connect(options, timeout);
     this.redis = this.connection.client;
-    this.watch = new BlackHoleWatch(this.connection, timeout);
+    // The cache's subscriber is as black-holed as the connection the watch drops.
+    const reconnectSubscriber = () => this.cache?.reconnectSubscriber();
+    this.watch = new BlackHoleWatch(this.connection, timeout, reconnectSubscriber);
     const config = {
       namespace: this.options.namespace,
       // "" makes the scripts read Redis' own TIME, one clock for every app server.
@@ -271,11 +273,9 @@ export class RedisSessions<D = DefaultData> {
     if (this.options.cachetime <= 0) return undefined;
     const sub = this.connection.duplicate();
     if (!sub) return undefined;
-    const { clock } = this.options;
+    const { clock, cachetime, cachemax, cachemaxBytes, timeout } = this.options;
     const cache = new SessionCache({
-      cachetime: this.options.cachetime,
-      cachemax: this.options.cachemax,
-      cachemaxBytes: this.options.cachemaxBytes,
+      ...{ cachetime, cachemax, cachemaxBytes, timeout },
       ...(clock ? { now: () => clock() * 1000 } : {}),
       touch: (app, tokens) => this.call(() => this.engine.touch(app, tokens)),
     });

@@ -242,6 +242,7 @@ describe("cachetime", () => {
       size: 0,
       bytes: 0,
       active: false,
+      subscriber: "off",
     };
     const rs = store({ namespace: uniqueNamespace() });
     expect(rs.cacheStats()).toEqual(none);
