@@ -68,8 +68,9 @@ export interface StoreOptions extends ConnectionOptions {
   /**
    * Confirm kill, killsoid and killall with `WAIT` on a replica, so that an acknowledged logout
    * survives a failover; their results then carry `durable: false` when the replicas did not
-   * confirm in time. `true` means `{ replicas: 1, timeout: 200 }`. Kills then use a connection
-   * of their own, since WAIT blocks the connection it runs on.
+   * confirm in time. `true` means `{ replicas: 1, timeout: 200 }`. Kills then use two
+   * connections of their own, since WAIT blocks the connection it runs on: a kill takes effect
+   * at once, and only its confirmation waits (see docs/scaling.md).
    * @default false
    */
   durableKill?:
