@@ -84,7 +84,12 @@ export interface SessionCacheOptions {
  * - while the subscriber is not subscribed (startup, reconnect, Redis restart) it is empty and
  *   bypassed, since messages published meanwhile are lost;
  * - hits schedule a batched activity refresh at most once per token per interval, so users
- *   served from memory do not expire in Redis.
+ *   served from memory do not expire in Redis; what a refresh finds gone is dropped.
+ *
+ * The coalescing of misses is our own, not lru-cache's `fetch()`: that one puts a placeholder for
+ * each miss into the LRU, so misses for unknown tokens (anyone can send them) would evict cached
+ * sessions; it cannot hand a null or uncacheable reply to the callers that joined a read; and it
+ * rejects them when an invalidation aborts a read that had nothing to cache.
  */
 export class SessionCache {
   private readonly lru: LRUCache<string, Entry>;
