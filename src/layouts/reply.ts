@@ -46,8 +46,8 @@ function seconds(text: unknown, max: number): number {
 /**
  * Builds a session in redis-sessions' key order: id r w ttl idle ip [no_resave] [d]. Every field
  * may have been written by another client (redis-sessions 4 stores ttls as given, "3600.5"), so
- * each is read defensively: the numbers come out whole and >= 0, with idle <= ttl, and a `d` that
- * is not a JSON object is left out.
+ * each is read defensively: the numbers come out whole and >= 0, and a `d` that is not a JSON
+ * object is left out.
  */
 export function toSession<D>(reply: SessionReply): Session<D> {
   const [id, r, w, ttlText, idleText, ip, noResave, d] = reply;
@@ -57,7 +57,8 @@ export function toSession<D>(reply: SessionReply): Session<D> {
     r: count(r),
     w: count(w),
     ttl,
-    idle: seconds(idleText, ttl),
+    // Not bounded by ttl: for no_resave, ttl is what is left and idle may exceed it.
+    idle: seconds(idleText, MAX_SECONDS),
     // A hash written without ip (by another client) reads as "null", as in redis-sessions.
     ip: ip ?? "null",
   };
