@@ -50,9 +50,9 @@ export async function confirmWrites(
     const acked = new Map<string, Promise<boolean>>();
     const owners = batch.map((keys) =>
       keys.map((key) => {
-        const owner = client.slots[keySlot(key)]?.[0];
-        const node = owner === undefined ? undefined : masters.get(owner);
-        if (!node || owner === undefined) return Promise.resolve(false);
+        const owner = client.slots[keySlot(key)]?.[0] ?? "";
+        const node = masters.get(owner);
+        if (!node) return Promise.resolve(false);
         if (!acked.has(owner)) acked.set(owner, wait(node));
         return acked.get(owner) as Promise<boolean>;
       }),
