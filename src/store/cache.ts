@@ -1,4 +1,3 @@
-import { debuglog } from "node:util";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
 import { copySession } from "../layouts/reply.js";
@@ -6,8 +5,6 @@ import type { Milliseconds, Seconds, Session } from "../types.js";
 import { ActivityRefresh, type Touch } from "./activity-refresh.js";
 import { sizeOf } from "./cache-size.js";
 import { CacheSubscriber, type SubscriberState } from "./cache-subscriber.js";
-
-const debug = debuglog("express-redis-sessions");
 
 /**
  * The longest a cache hit waits before its activity refresh is due, in seconds: sessions live at
