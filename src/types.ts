@@ -55,7 +55,7 @@ export interface CreateParams<D = DefaultData> {
   /** The user id; numbers are turned into strings. */
   id: string | number;
   ip: string;
-  /** Idle timeout in seconds, an integer >= 10. @default 7200 */
+  /** Idle timeout in seconds, an integer from 10 to 315360000 (ten years). @default 7200 */
   ttl?: Seconds | string | undefined;
   d?: Partial<D> | DataPatch<D> | undefined;
   /** Keep the expiry fixed at create + ttl instead of sliding it on each access. */

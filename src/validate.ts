@@ -17,11 +17,25 @@ const APP = /^[\w-]{3,20}$/;
 const TOKEN = /^[0-9A-Za-z]{64}$/;
 const LINE_TERMINATOR = /[\n\r\u2028\u2029]/;
 const DIGITS = /^\d{1,15}$/;
+// In a `u` regex a surrogate pair is one code point, so this matches lone surrogates only. Redis
+// gets UTF-8, where each lone surrogate becomes U+FFFD: such a string would reach it changed.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/** True when `s` survives the trip to Redis unchanged (no lone surrogate). */
+function wellFormed(s: string): boolean {
+  return !LONE_SURROGATE.test(s);
+}
 
 /** Longest id accepted, in UTF-16 code units (the limit redis-sessions documents). */
 export const MAX_ID_LENGTH = 128;
 /** Longest ip accepted (an IPv6 address in full is 39 characters). */
 export const MAX_IP_LENGTH = 39;
+/**
+ * Longest ttl accepted, in seconds: ten years. Every value derived from it stays valid: the
+ * cookie's Max-Age and Expires, the index scores (exact in Lua's 14-digit numbers), and a refresh
+ * window (ttl / 10) shorter than the 400 days browsers keep a cookie at most.
+ */
+export const MAX_TTL = 315_360_000;
 
 function missing(what: string): RedisSessionsError {
   return errorOf(`ERS_MISSING_${what.toUpperCase()}` as ErrorCode, `No ${what} supplied`);
@@ -43,20 +57,33 @@ export function validApp(app: unknown): string {
   return app;
 }
 
-/** Validates a user id: any string of 1–128 characters without a line break; numbers are coerced. */
+/**
+ * Validates a user id: any string of 1–128 characters without a line break or a lone surrogate
+ * (which would reach Redis as U+FFFD, another id); numbers are coerced.
+ */
 export function validId(id: unknown): string {
   if (!id) throw missing("id");
   const value = typeof id === "number" && Number.isFinite(id) ? String(id) : id;
-  if (typeof value !== "string" || value.length > MAX_ID_LENGTH || LINE_TERMINATOR.test(value)) {
+  if (
+    typeof value !== "string" ||
+    value.length > MAX_ID_LENGTH ||
+    LINE_TERMINATOR.test(value) ||
+    !wellFormed(value)
+  ) {
     throw badFormat("id");
   }
   return value;
 }
 
-/** Validates an ip: 1–39 characters without a line break (redis-sessions checks no syntax). */
+/** Validates an ip: 1–39 characters without a line break or a lone surrogate (no syntax check). */
 export function validIp(ip: unknown): string {
   if (!ip) throw missing("ip");
-  if (typeof ip !== "string" || ip.length > MAX_IP_LENGTH || LINE_TERMINATOR.test(ip)) {
+  if (
+    typeof ip !== "string" ||
+    ip.length > MAX_IP_LENGTH ||
+    LINE_TERMINATOR.test(ip) ||
+    !wellFormed(ip)
+  ) {
     throw badFormat("ip");
   }
   return ip;
@@ -84,8 +111,9 @@ function integerAtLeast10(value: unknown): number | undefined {
 }
 
 /**
- * Validates a ttl in seconds: an integer >= 10, or a string of digits. Absent means 7200.
- * Floats, 0 and other strings are rejected rather than stored verbatim as redis-sessions did.
+ * Validates a ttl in seconds: an integer from 10 to {@link MAX_TTL}, or a string of digits.
+ * Absent means 7200. Floats, 0 and other strings are rejected rather than stored verbatim as
+ * redis-sessions did.
  */
 export function validTtl(ttl: unknown, fallback = 7200): number {
   if (ttl === undefined || ttl === null) return fallback;
@@ -95,6 +123,13 @@ export function validTtl(ttl: unknown, fallback = 7200): number {
       "invalidValue",
       "ERS_INVALID_TTL",
       "ttl must be a positive integer >= 10",
+    );
+  }
+  if (n > MAX_TTL) {
+    throw new RedisSessionsError(
+      "invalidValue",
+      "ERS_INVALID_TTL",
+      `ttl must be at most ${MAX_TTL} seconds (ten years)`,
     );
   }
   return n;
@@ -137,7 +172,10 @@ function isAllowed(value: unknown): value is DataValue {
 
 /**
  * Validates `d` and serializes each entry as `JSON.stringify` would. `null` means "delete this
- * key"; NaN and ±Infinity become JSON `null` values, as `JSON.stringify` makes them.
+ * key"; NaN and ±Infinity become JSON `null` values, as `JSON.stringify` makes them. A key with a
+ * lone surrogate is refused: the set script also matches keys by their raw text, which would
+ * reach Redis as U+FFFD and alias another key. Values are sent as JSON only, which escapes lone
+ * surrogates, so they round-trip exactly.
  */
 export function validData(d: unknown, limits: DataLimits): DataEntry[] {
   if (!d) throw missing("d");
@@ -158,6 +196,13 @@ export function validData(d: unknown, limits: DataLimits): DataEntry[] {
   let bytes = 1;
   let stored = 0;
   for (const key of keys) {
+    if (!wellFormed(key)) {
+      throw new RedisSessionsError(
+        "invalidValue",
+        "ERS_INVALID_D_KEY",
+        "d keys must be well-formed Unicode: a key has a lone surrogate",
+      );
+    }
     const value = (d as Record<string, unknown>)[key];
     if (!isAllowed(value)) {
       throw new RedisSessionsError(

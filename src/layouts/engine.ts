@@ -37,8 +37,13 @@ export interface SessionEngine {
   create(app: string, token: string, session: NewSession): Promise<void>;
   /** Reads a session, counts the read and refreshes its activity. */
   get(app: string, token: string): Promise<SessionReply | null>;
-  /** Refreshes activity of live sessions without counting a read. */
-  touch(app: string, tokens: readonly string[]): Promise<number>;
+  /**
+   * Refreshes activity of live sessions without counting a read. Resolves to the tokens that may
+   * have no live session any more (deleted, flushed, evicted or expired), so a cache can drop
+   * them: exactly those when the script lists them, else every token of a batch that touched
+   * fewer sessions than it was given.
+   */
+  touch(app: string, tokens: readonly string[]): Promise<string[]>;
   set(
     app: string,
     token: string,

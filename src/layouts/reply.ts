@@ -1,5 +1,6 @@
 import { debuglog } from "node:util";
 import type { Seconds, Session, SessionWithToken } from "../types.js";
+import { MAX_TTL } from "../validate.js";
 
 const debug = debuglog("express-redis-sessions");
 
@@ -19,22 +20,57 @@ export type SessionReply = [
   string | null,
 ];
 
-/** Builds a session in redis-sessions' key order: id r w ttl idle ip [no_resave] [d]. */
+/** The longest ttl a session reports: longer ones (written by other clients) read as this. */
+const MAX_SECONDS = MAX_TTL;
+
+/**
+ * A counter (`r`, `w`) as stored by any client: a whole number >= 0. Text that is not a finite
+ * number (`""`, `"abc"`, `"1e400"`) reads as 0, fractions are cut, negatives read as 0.
+ */
+function count(text: unknown): number {
+  const n = Number(text);
+  return Number.isFinite(n) && n > 0 ? Math.min(Math.floor(n), Number.MAX_SAFE_INTEGER) : 0;
+}
+
+/**
+ * Seconds (`ttl`, `idle`) as the scripts print them (Lua's `tostring`: `"3600.5"`, `"1e+15"`,
+ * `"inf"`, `"nan"`): a whole number from 0 to `max`, fractions rounded up, so that a cookie
+ * derived from a ttl never expires before the session does.
+ */
+function seconds(text: unknown, max: number): number {
+  const n = Number(text);
+  if (Number.isNaN(n)) return typeof text === "string" && /^inf/i.test(text) ? max : 0;
+  return Math.min(max, Math.max(0, Math.ceil(n)));
+}
+
+/**
+ * Builds a session in redis-sessions' key order: id r w ttl idle ip [no_resave] [d]. Every field
+ * may have been written by another client (redis-sessions 4 stores ttls as given, "3600.5"), so
+ * each is read defensively: the numbers come out whole and >= 0, and a `d` that is not a JSON
+ * object is left out.
+ */
 export function toSession<D>(reply: SessionReply): Session<D> {
-  const [id, r, w, ttl, idle, ip, noResave, d] = reply;
+  const [id, r, w, ttlText, idleText, ip, noResave, d] = reply;
+  const ttl = seconds(ttlText, MAX_SECONDS);
   const session: Session<D> = {
     id,
-    r: Number(r),
-    w: Number(w),
-    ttl: Number(ttl),
-    idle: Number(idle),
+    r: count(r),
+    w: count(w),
+    ttl,
+    // Not bounded by ttl: for no_resave, ttl is what is left and idle may exceed it.
+    idle: seconds(idleText, MAX_SECONDS),
     // A hash written without ip (by another client) reads as "null", as in redis-sessions.
     ip: ip ?? "null",
   };
   if (noResave === 1) session.no_resave = true;
   if (d) {
     try {
-      session.d = JSON.parse(d) as D;
+      const parsed: unknown = JSON.parse(d);
+      if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+        session.d = parsed as D;
+      } else {
+        debug("session %s has a d that is not a JSON object; returned without d", id);
+      }
     } catch {
       debug("session %s has a d that is not JSON; returned without d", id);
     }

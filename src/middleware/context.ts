@@ -8,7 +8,7 @@ import type { SessionCookie } from "./session-cookie.js";
 
 /** Per-call options of {@link RequestSession.upsert}; they apply to new sessions only. */
 export interface UpsertOptions {
-  /** Idle timeout in seconds (an integer >= 10). @default the middleware's `ttl` */
+  /** Idle timeout in seconds (an integer from 10 to ten years). @default the middleware's `ttl` */
   ttl?: Seconds | undefined;
   /** An absolute lifetime instead of an idle timeout. @default the middleware's `no_resave` */
   no_resave?: boolean | undefined;

@@ -62,8 +62,17 @@ function cacheDelay(ctx: LifetimeContext): Seconds {
  * (as the store reports it); pass `elapsed` seconds since the session was read.
  */
 export function cookieMaxAge(session: SessionTimes, ctx: LifetimeContext, elapsed = 0): Seconds {
-  if (session.no_resave) return Math.max(0, Math.ceil(session.ttl - elapsed) + 1);
-  return session.ttl + refreshWindow(session.ttl) + CLOCK_ALLOWANCE + cacheDelay(ctx);
+  if (session.no_resave) return wholeSeconds(session.ttl - elapsed + 1);
+  return wholeSeconds(session.ttl + refreshWindow(session.ttl) + CLOCK_ALLOWANCE + cacheDelay(ctx));
+}
+
+/**
+ * A Max-Age the cookie library and browsers accept: a whole number of seconds >= 0, rounded up
+ * so the cookie never ends before the session. The store decodes ttls that way already; this
+ * keeps a request from failing on a value it did not foresee.
+ */
+function wholeSeconds(seconds: number): Seconds {
+  return Number.isFinite(seconds) ? Math.max(0, Math.ceil(seconds)) : 0;
 }
 
 /** True when a response carrying this freshly read session must refresh its cookie. */

@@ -1,4 +1,5 @@
-import { bool, checkKeys, fail, TOKEN_CHARS } from "../option-checks.js";
+import { errorOf, type RedisSessionsError } from "../errors.js";
+import { bool, checkKeys, fail, shown, TOKEN_CHARS } from "../option-checks.js";
 
 /** Options of the session cookie. Its lifetime is not an option: it follows the session's ttl. */
 export interface CookieOptions {
@@ -75,21 +76,57 @@ const LIFETIME_HINTS = { maxAge: LIFETIME, expires: LIFETIME };
 const PATH = /^\/[\x20-\x3a\x3c-\x7e]{0,255}$/;
 const DOMAIN = /^\.?[0-9A-Za-z]([0-9A-Za-z.-]{0,251}[0-9A-Za-z])?$/;
 
-function resolveCookieName(name: unknown): ResolvedCookie["name"] {
+/** The cookie prefix of RFC 6265bis §4.1.3 that `name` has (browsers match it in any case). */
+export function cookiePrefix(name: string): "__Host-" | "__Secure-" | null {
+  const head = name.slice(0, 9).toLowerCase();
+  if (head.startsWith("__host-")) return "__Host-";
+  if (head === "__secure-") return "__Secure-";
+  return null;
+}
+
+/**
+ * Why browsers would drop a cookie of this name with these attributes, or null. `secure: "auto"`
+ * passes: the cookie writer then sets Secure for a prefixed name.
+ */
+function prefixProblem(name: string, c: Omit<ResolvedCookie, "name">): string | null {
+  const prefix = cookiePrefix(name);
+  if (prefix === "__Host-" && (c.secure === false || c.path !== "/" || c.domain !== undefined)) {
+    return 'a __Host- cookie needs Secure, path "/" and no domain';
+  }
+  if (prefix === "__Secure-" && c.secure === false) return "a __Secure- cookie needs Secure";
+  return null;
+}
+
+function badName(returned: unknown, why: string): RedisSessionsError {
+  return errorOf(
+    "ERS_INVALID_COOKIE_NAME",
+    `express-redis-sessions: the cookie.name function returned ${shown(returned)}, ${why}`,
+  );
+}
+
+/**
+ * The cookie name of an app. A name returned by a function is checked on each request: one that
+ * browsers would drop (a `__Host-` name with a domain, say) fails the request with a typed 500
+ * instead of a login that looks successful and is not.
+ */
+function resolveCookieName(name: unknown, c: Omit<ResolvedCookie, "name">): ResolvedCookie["name"] {
   if (name === undefined) return () => DEFAULT_COOKIE_NAME;
   if (typeof name === "function") {
     const pick = name as (app: string) => unknown;
     return (app) => {
       const value = pick(app);
       if (typeof value !== "string" || !TOKEN_CHARS.test(value)) {
-        fail("cookie.name", "a function returning a cookie name", value);
+        throw badName(value, "which is not a cookie name (1–64 token characters)");
       }
+      const problem = prefixProblem(value, c);
+      if (problem) throw badName(value, `but ${problem} (browsers drop it otherwise)`);
       return value;
     };
   }
   if (typeof name !== "string" || !TOKEN_CHARS.test(name)) {
     fail("cookie.name", "a cookie name (1–64 token characters) or a function", name);
   }
+  checkPrefix(name, c);
   return () => name;
 }
 
@@ -132,8 +169,7 @@ export function resolveCookie(cookie: unknown): ResolvedCookie | false {
   ) {
     fail("cookie.priority", '"low", "medium" or "high"', priority);
   }
-  const resolved: ResolvedCookie = {
-    name: resolveCookieName(c.name),
+  const attributes: Omit<ResolvedCookie, "name"> = {
     path,
     domain: c.domain,
     httpOnly: bool(c.httpOnly, "cookie.httpOnly", true),
@@ -143,15 +179,15 @@ export function resolveCookie(cookie: unknown): ResolvedCookie | false {
     priority,
     persistent: bool(c.persistent, "cookie.persistent", true),
   };
-  if (typeof c.name === "string") checkPrefix(c.name, resolved);
-  return resolved;
+  return { name: resolveCookieName(c.name, attributes), ...attributes };
 }
 
 // The cookie prefixes of RFC 6265bis §4.1.3: browsers silently drop cookies that break them.
-function checkPrefix(name: string, c: ResolvedCookie): void {
-  const host = name.startsWith("__Host-");
-  if (!host && !name.startsWith("__Secure-")) return;
-  const prefix = host ? "__Host-" : "__Secure-";
+// A name given as a string is checked at setup, strictly: `secure` must be true, not "auto".
+function checkPrefix(name: string, c: Omit<ResolvedCookie, "name">): void {
+  const prefix = cookiePrefix(name);
+  if (!prefix) return;
+  const host = prefix === "__Host-";
   if (c.secure !== true) fail("cookie.secure", `true for a ${prefix} cookie name`, c.secure);
   if (host && c.path !== "/") fail("cookie.path", '"/" for a __Host- cookie name', c.path);
   if (host && c.domain !== undefined) {

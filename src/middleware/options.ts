@@ -3,7 +3,7 @@ import { bool, checkKeys, fail, shown, TOKEN_CHARS } from "../option-checks.js";
 import type { StoreOptions } from "../store/options.js";
 import type { RedisSessions } from "../store/store.js";
 import type { DefaultData, Seconds } from "../types.js";
-import { isAppName } from "../validate.js";
+import { isAppName, MAX_TTL } from "../validate.js";
 import {
   type CookieOptions,
   DEFAULT_COOKIE_NAME,
@@ -28,7 +28,8 @@ export interface MiddlewareOptions<D = DefaultData> {
    */
   store?: RedisSessions<D> | StoreOptions | undefined;
   /**
-   * Idle timeout of sessions created by `upsert`, in seconds (an integer >= 10).
+   * Idle timeout of sessions created by `upsert`, in seconds: an integer from 10 to 315360000
+   * (ten years).
    * @default 7200
    */
   ttl?: Seconds | undefined;
@@ -134,6 +135,7 @@ export function resolveMiddlewareOptions(options: unknown): ResolvedMiddlewareOp
   if (typeof ttl !== "number" || !Number.isSafeInteger(ttl) || ttl < 10) {
     fail("ttl", "an integer number of seconds >= 10", ttl);
   }
+  if (ttl > MAX_TTL) fail("ttl", `at most ${MAX_TTL} seconds (ten years)`, ttl);
   const onStoreError = o.onStoreError ?? MIDDLEWARE_DEFAULTS.onStoreError;
   if (onStoreError !== "error" && onStoreError !== "anonymous") {
     fail("onStoreError", '"error" or "anonymous"', onStoreError);

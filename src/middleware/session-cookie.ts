@@ -4,7 +4,7 @@ import { debuglog } from "node:util";
 import { type SetCookie, stringifySetCookie } from "cookie";
 import type { Seconds, Session } from "../types.js";
 import { cookieMaxAge, type LifetimeContext, needsRefresh } from "./cookie-lifetime.js";
-import type { ResolvedCookie } from "./cookie-options.js";
+import { cookiePrefix, type ResolvedCookie } from "./cookie-options.js";
 
 const debug = debuglog("express-redis-sessions");
 
@@ -25,16 +25,11 @@ export function isSecureRequest(req: IncomingMessage): boolean {
 /**
  * Browsers drop a cookie without `Secure` when its name has a `__Secure-`/`__Host-` prefix, or
  * when it is `SameSite=None` or partitioned: then "auto" must mean Secure, or the login would
- * "succeed" without a cookie. (A name given as a string is checked at setup; one returned by a
- * function is only known here.)
+ * "succeed" without a cookie. (Names are checked against the other attributes in
+ * cookie-options.ts: at setup for a string, on each request for a function.)
  */
 function mustBeSecure(cookie: ResolvedCookie, name: string): boolean {
-  return (
-    name.startsWith("__Secure-") ||
-    name.startsWith("__Host-") ||
-    cookie.sameSite === "none" ||
-    cookie.partitioned
-  );
+  return cookiePrefix(name) !== null || cookie.sameSite === "none" || cookie.partitioned;
 }
 
 function setCookie(

@@ -6,14 +6,25 @@ const debug = debuglog("express-redis-sessions");
 const BATCH_MS = 200;
 
 /**
+ * Refreshes the activity of some tokens of an app; resolves to those that may have no session
+ * any more (see `SessionEngine.touch`).
+ */
+export type Touch = (app: string, tokens: string[]) => Promise<readonly string[]>;
+
+/**
  * Batched activity refreshes for sessions served from the cache, so that users served from
  * memory do not expire in Redis: tokens collected for {@link BATCH_MS}, then one call per app.
+ * What a refresh finds gone (a FLUSHDB, a foreign DEL, an eviction: nothing was published) is
+ * reported to `gone`, so that the cache stops serving it.
  */
 export class ActivityRefresh {
   private readonly pending = new Map<string, Set<string>>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly touch: (app: string, tokens: string[]) => Promise<unknown>) {}
+  constructor(
+    private readonly touch: Touch,
+    private readonly gone: (tokens: readonly string[]) => void,
+  ) {}
 
   /** Queues a refresh of `token`. */
   add(app: string, token: string): void {
@@ -37,6 +48,11 @@ export class ActivityRefresh {
     this.pending.clear();
   }
 
+  /** Forgets a queued token (its entry was dropped): it would only be reported gone. */
+  forget(token: string): void {
+    for (const tokens of this.pending.values()) tokens.delete(token);
+  }
+
   /** Sends what is queued now and stops the timer. */
   async stop(): Promise<void> {
     clearTimeout(this.timer);
@@ -49,7 +65,12 @@ export class ActivityRefresh {
     this.pending.clear();
     await Promise.all(
       batches.map(([app, tokens]) =>
-        this.touch(app, [...tokens]).catch((err: Error) => debug("touch failed: %s", err.message)),
+        this.touch(app, [...tokens]).then(
+          (gone) => {
+            if (gone.length > 0) this.gone(gone);
+          },
+          (err: Error) => debug("touch failed: %s", err.message),
+        ),
       ),
     );
   }

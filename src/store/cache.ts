@@ -1,11 +1,10 @@
-import { debuglog } from "node:util";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
 import { copySession } from "../layouts/reply.js";
-import type { Seconds, Session } from "../types.js";
-import { ActivityRefresh } from "./activity-refresh.js";
-
-const debug = debuglog("express-redis-sessions");
+import type { Milliseconds, Seconds, Session } from "../types.js";
+import { ActivityRefresh, type Touch } from "./activity-refresh.js";
+import { sizeOf } from "./cache-size.js";
+import { CacheSubscriber, type SubscriberState } from "./cache-subscriber.js";
 
 /**
  * The longest a cache hit waits before its activity refresh is due, in seconds: sessions live at
@@ -29,6 +28,8 @@ export interface CacheStats {
   bytes: number;
   /** False while the invalidation channel is not subscribed: the cache is then bypassed. */
   active: boolean;
+  /** The subscriber's connection; `"off"` without a cache. */
+  subscriber: SubscriberState;
 }
 
 /** The counters of a store without a cache. */
@@ -40,6 +41,7 @@ export const NO_CACHE_STATS: Readonly<CacheStats> = Object.freeze({
   size: 0,
   bytes: 0,
   active: false,
+  subscriber: "off",
 });
 
 interface Entry {
@@ -64,13 +66,11 @@ export interface SessionCacheOptions {
   cachemax: number;
   cachemaxBytes: number;
   /** Refreshes activity of the given tokens of an app (no read is counted). */
-  touch: (app: string, tokens: string[]) => Promise<unknown>;
+  touch: Touch;
+  /** The store's timeout: the subscriber's heartbeat PING must answer within it. */
+  timeout: Milliseconds;
   /** The store's clock in milliseconds: activity is rate-limited on the clock Redis sees. */
   now?: () => number;
-}
-
-function sizeOf(s: Session<unknown>): number {
-  return 120 + s.id.length + s.ip.length + (s.d ? JSON.stringify(s.d).length : 0);
 }
 
 /**
@@ -81,7 +81,12 @@ function sizeOf(s: Session<unknown>): number {
  * - while the subscriber is not subscribed (startup, reconnect, Redis restart) it is empty and
  *   bypassed, since messages published meanwhile are lost;
  * - hits schedule a batched activity refresh at most once per token per interval, so users
- *   served from memory do not expire in Redis.
+ *   served from memory do not expire in Redis; what a refresh finds gone is dropped.
+ *
+ * The coalescing of misses is our own, not lru-cache's `fetch()`: that one puts a placeholder for
+ * each miss into the LRU, so misses for unknown tokens (anyone can send them) would evict cached
+ * sessions; it cannot hand a null or uncacheable reply to the callers that joined a read; and it
+ * rejects them when an invalidation aborts a read that had nothing to cache.
  */
 export class SessionCache {
   private readonly lru: LRUCache<string, Entry>;
@@ -90,14 +95,19 @@ export class SessionCache {
   private readonly touchEveryMs: number;
   private readonly ttlMs: number;
   private readonly now: () => number;
+  private readonly timeoutMs: number;
   private generation = 0;
-  private subscribed = false;
-  private sub: Redis | null = null;
+  private subscriber: CacheSubscriber | undefined;
   private stats = { hits: 0, misses: 0, invalidations: 0, flushes: 0 };
 
   constructor(options: SessionCacheOptions) {
     this.ttlMs = options.cachetime * 1000;
-    this.refresh = new ActivityRefresh(options.touch);
+    this.timeoutMs = options.timeout;
+    // What a refresh finds gone was deleted without a message (FLUSHDB, a foreign DEL, an
+    // eviction): stop serving it.
+    this.refresh = new ActivityRefresh(options.touch, (tokens) => {
+      for (const token of tokens) this.invalidate(token);
+    });
     this.now = options.now ?? Date.now;
     this.touchEveryMs = Math.max(1000, Math.min(this.ttlMs, MAX_TOUCH_INTERVAL * 1000));
     this.lru = new LRUCache<string, Entry>({
@@ -111,31 +121,19 @@ export class SessionCache {
 
   /** Subscribes `sub` to the invalidation channel; the cache works only while subscribed. */
   attach(sub: Redis, channel: string): void {
-    this.sub = sub;
-    const resubscribe = () => {
-      sub.subscribe(channel).then(
-        () => {
-          this.subscribed = true;
-          debug("cache subscribed to %s", channel);
-        },
-        (err: Error) => debug("cache subscribe failed: %s", err.message),
-      );
-    };
-    const lost = () => {
-      if (this.subscribed) debug("cache subscriber lost; cache flushed and bypassed");
-      this.subscribed = false;
-      this.flush();
-    };
-    sub.on("message", (ch: string, message: string) => {
-      // "{app}:{token}": an app has no colon, so the token is all after the first one.
-      if (ch === channel) this.invalidate(message.slice(message.indexOf(":") + 1));
+    this.subscriber = new CacheSubscriber(sub, channel, this.timeoutMs, {
+      message: (token) => this.invalidate(token),
+      lost: () => this.flush(),
     });
-    sub.on("close", lost);
-    sub.on("end", lost);
-    sub.on("reconnecting", lost);
-    // ioredis re-subscribes by itself after a reconnect, but only tells us through "ready".
-    sub.on("ready", resubscribe);
-    if (sub.status === "ready") resubscribe();
+  }
+
+  /** Reconnects the subscriber (the store found its own connection black-holed). */
+  reconnectSubscriber(): void {
+    this.subscriber?.reconnect();
+  }
+
+  private get subscribed(): boolean {
+    return this.subscriber?.active === true;
   }
 
   /**
@@ -240,6 +238,7 @@ export class SessionCache {
   invalidate(token: string): void {
     const load = this.loads.get(token);
     if (load) load.dirty = true;
+    this.refresh.forget(token);
     if (this.lru.delete(token)) this.stats.invalidations++;
   }
 
@@ -267,14 +266,14 @@ export class SessionCache {
         this.lru.calculatedSize ||
         [...this.lru.values()].reduce((n, e) => n + sizeOf(e.session), 0),
       active: this.subscribed,
+      subscriber: this.subscriber?.state ?? "down",
     };
   }
 
   /** Stops the touch timer and closes the subscriber. */
   async close(closeSub: (sub: Redis) => Promise<void>): Promise<void> {
     await this.refresh.stop();
-    this.subscribed = false;
     this.flush();
-    if (this.sub) await closeSub(this.sub);
+    await this.subscriber?.close(closeSub);
   }
 }

@@ -135,6 +135,8 @@ export class BlackHoleWatch {
   constructor(
     private readonly connection: Connection,
     private readonly timeout: Milliseconds,
+    /** Called after a reconnect: other connections on the same path are as black-holed. */
+    private readonly onReconnect: () => void = () => {},
   ) {}
 
   /** A call got an answer (any answer, errors included): the path works. */
@@ -151,6 +153,7 @@ export class BlackHoleWatch {
     this.timeoutsInARow = 0;
     debug("%d timeouts in a row: reconnecting", TIMEOUTS_BEFORE_RECONNECT);
     this.connection.client.disconnect(true);
+    this.onReconnect();
   }
 }
 

@@ -30,8 +30,9 @@ export interface StoreOptions extends ConnectionOptions {
    */
   cachemax?: number | undefined;
   /**
-   * Most bytes of serialized sessions kept in the cache; `0` means no byte bound.
-   * @default 0
+   * Most bytes of heap the cached sessions may hold (an estimate that errs high); `0` means no
+   * byte bound, only `cachemax`.
+   * @default 33554432 (32 MiB)
    */
   cachemaxBytes?: number | undefined;
   /**
@@ -68,8 +69,9 @@ export interface StoreOptions extends ConnectionOptions {
   /**
    * Confirm kill, killsoid and killall with `WAIT` on a replica, so that an acknowledged logout
    * survives a failover; their results then carry `durable: false` when the replicas did not
-   * confirm in time. `true` means `{ replicas: 1, timeout: 200 }`. Kills then use a connection
-   * of their own, since WAIT blocks the connection it runs on.
+   * confirm in time. `true` means `{ replicas: 1, timeout: 200 }`. Kills then use two
+   * connections of their own, since WAIT blocks the connection it runs on: a kill takes effect
+   * at once, and only its confirmation waits (see docs/scaling.md).
    * @default false
    */
   durableKill?:
@@ -159,7 +161,7 @@ export const STORE_DEFAULTS = {
   wipe: 600,
   cachetime: 0,
   cachemax: 5000,
-  cachemaxBytes: 0,
+  cachemaxBytes: 32 * 1024 * 1024,
   maxDataBytes: 65536,
   maxDataKeys: 256,
   timeout: 1000,

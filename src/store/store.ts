@@ -62,7 +62,7 @@ export class RedisSessions<D = DefaultData> {
   readonly options: Readonly<ResolvedStoreOptions>;
   /** The key layout's Redis operations. */
   private readonly engine: SessionEngine;
-  /** With `durableKill`: kills on their own connection, confirmed on the replicas. */
+  /** With `durableKill`: kills on connections of their own, confirmed on the replicas. */
   private readonly durable: DurableKills | undefined;
   private readonly connection: Connection;
   private readonly watch: BlackHoleWatch;
@@ -76,7 +76,9 @@ export class RedisSessions<D = DefaultData> {
     const { clock, timeout, layout } = this.options;
     this.connection = connect(options, timeout);
     this.redis = this.connection.client;
-    this.watch = new BlackHoleWatch(this.connection, timeout);
+    // The cache's subscriber is as black-holed as the connection the watch drops.
+    const reconnectSubscriber = () => this.cache?.reconnectSubscriber();
+    this.watch = new BlackHoleWatch(this.connection, timeout, reconnectSubscriber);
     const config = {
       namespace: this.options.namespace,
       // "" makes the scripts read Redis' own TIME, one clock for every app server.
@@ -87,9 +89,12 @@ export class RedisSessions<D = DefaultData> {
     this.engine = createEngine(layout, { ...config, client: this.redis });
     this.keys = this.engine.keys;
     if (this.options.durableKill) {
-      const client = this.connection.another();
-      const engine = createEngine(layout, { ...config, client });
-      this.durable = new DurableKills(engine, client, this.options.durableKill);
+      // Kills on connections of their own, WAIT on the one that wrote: see durable.ts.
+      const lane = (client = this.connection.another()) => ({
+        client,
+        engine: createEngine(layout, { ...config, client }),
+      });
+      this.durable = new DurableKills(lane, this.options.durableKill);
     }
     this.wiper = new Wiper(this.engine, this.options.wipe);
     this.wiper.start();
@@ -146,8 +151,7 @@ export class RedisSessions<D = DefaultData> {
     const app = validApp(params?.app);
     const token = validToken(params?.token);
     try {
-      const kill = await this.call(() => this.killer.kill(app, token));
-      return this.confirmed(app, { token }, { kill });
+      return await this.killing(app, { token }, (engine) => engine.kill(app, token));
     } finally {
       this.cache?.invalidate(token);
     }
@@ -197,9 +201,11 @@ export class RedisSessions<D = DefaultData> {
     const app = validApp(params?.app);
     const id = validId(params?.id);
     try {
-      const { kill, tokens } = await this.call(() => this.killer.killsoid(app, id));
-      for (const token of tokens) this.cache?.invalidate(token);
-      return this.confirmed(app, { id }, { kill });
+      return await this.killing(app, { id }, async (engine) => {
+        const { kill, tokens } = await engine.killsoid(app, id);
+        for (const token of tokens) this.cache?.invalidate(token);
+        return kill;
+      });
     } catch (err) {
       this.cache?.invalidateApp(app);
       throw err;
@@ -210,8 +216,7 @@ export class RedisSessions<D = DefaultData> {
   async killall(params: { app: string }): Promise<{ kill: number; durable?: boolean }> {
     const app = validApp(params?.app);
     try {
-      const kill = await this.call(() => this.killer.killall(app));
-      return this.confirmed(app, "all", { kill });
+      return await this.killing(app, "all", (engine) => engine.killall(app));
     } finally {
       this.cache?.invalidateApp(app);
     }
@@ -247,19 +252,14 @@ export class RedisSessions<D = DefaultData> {
     if (this.connection.owned) await close(this.redis);
   }
 
-  /** The engine kills run through: the durable one, on its own connection, when configured. */
-  private get killer(): SessionEngine {
-    return this.durable?.engine ?? this.engine;
-  }
-
-  /** Adds `durable` to a kill's result when `durableKill` is on; v4's shape otherwise. */
-  private async confirmed(
+  /** Runs a kill; with `durableKill`, adds `durable` once the replicas confirmed it or not. */
+  private killing(
     app: string,
     target: KillTarget,
-    result: { kill: number },
+    op: (engine: SessionEngine) => Promise<number>,
   ): Promise<{ kill: number; durable?: boolean }> {
-    if (!this.durable) return result;
-    return { ...result, durable: await this.durable.confirm(app, target) };
+    if (!this.durable) return this.call(() => op(this.engine)).then((kill) => ({ kill }));
+    return this.durable.run(app, target, (engine) => this.call(() => op(engine)));
   }
 
   private limits() {
@@ -271,11 +271,9 @@ export class RedisSessions<D = DefaultData> {
     if (this.options.cachetime <= 0) return undefined;
     const sub = this.connection.duplicate();
     if (!sub) return undefined;
-    const { clock } = this.options;
+    const { clock, cachetime, cachemax, cachemaxBytes, timeout } = this.options;
     const cache = new SessionCache({
-      cachetime: this.options.cachetime,
-      cachemax: this.options.cachemax,
-      cachemaxBytes: this.options.cachemaxBytes,
+      ...{ cachetime, cachemax, cachemaxBytes, timeout },
       ...(clock ? { now: () => clock() * 1000 } : {}),
       touch: (app, tokens) => this.call(() => this.engine.touch(app, tokens)),
     });

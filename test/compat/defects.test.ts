@@ -276,7 +276,7 @@ describe("d round-trips exactly as JSON.parse(JSON.stringify(d))", () => {
     "ключ 😀": "v4",
     "colon:key": "v5",
     '"}{,': "v6",
-    "lone \ud800 key": "v7",
+    // A key with a lone surrogate is refused (test/store/unicode.test.ts): it would alias another.
     "ctl\u0001key": "v8",
   };
   const expected = JSON.parse(JSON.stringify(d)) as Record<string, unknown>;
@@ -302,7 +302,7 @@ describe("d round-trips exactly as JSON.parse(JSON.stringify(d))", () => {
     const after: Record<string, unknown> = { ...expected, last: "z" };
     expect(await raw.hget(`${ns}:test:${token}`, "d")).toBe(JSON.stringify(after));
     // Setting the escaped keys again replaces them in place, never duplicates them.
-    const again = { 'key "quoted"': "w1", "key\\back": "w2", "lone \ud800 key": "w3" };
+    const again = { 'key "quoted"': "w1", "key\\back": "w2", "ключ 😀": "w3" };
     await rs.set({ ...p, d: { ...again, "key\nnl": null } });
     const s = await rs.get(p);
     const { "key\nnl": _gone, ...rest } = after;

@@ -162,6 +162,22 @@ describe("cachetime", () => {
     expect((await rs.get({ app, token: tokens[0]! }))?.r).toBe(2);
   });
 
+  it("never evicts a cached session for a miss that finds nothing (unknown tokens)", async () => {
+    const rs = await ready(store({ namespace: uniqueNamespace(), cachetime: 30, cachemax: 2 }));
+    const tokens = await Promise.all(
+      [1, 2].map(async (i) => (await rs.create({ app, id: `u${i}`, ip: "::1" })).token),
+    );
+    for (const token of tokens) await rs.get({ app, token });
+    // A flood of well-formed random tokens, as unauthenticated requests can send, in parallel.
+    const unknown = Array.from({ length: 20 }, (_, i) => String(i).padStart(64, "x"));
+    expect(await Promise.all(unknown.map((token) => rs.get({ app, token })))).toEqual(
+      unknown.map(() => null),
+    );
+    const { hits } = rs.cacheStats();
+    for (const token of tokens) expect((await rs.get({ app, token }))?.r).toBe(1);
+    expect(rs.cacheStats()).toMatchObject({ hits: hits + 2, size: 2 });
+  });
+
   it("bounds the bytes held when cachemaxBytes is set", async () => {
     const rs = await ready(
       store({ namespace: uniqueNamespace(), cachetime: 30, cachemaxBytes: 4000 }),
@@ -226,6 +242,7 @@ describe("cachetime", () => {
       size: 0,
       bytes: 0,
       active: false,
+      subscriber: "off",
     };
     const rs = store({ namespace: uniqueNamespace() });
     expect(rs.cacheStats()).toEqual(none);

@@ -5,6 +5,7 @@ import {
   type LifetimeContext,
   needsRefresh,
   refreshWindow,
+  type SessionTimes,
 } from "../../src/middleware/cookie-lifetime.js";
 
 /*
@@ -178,5 +179,20 @@ describe("rolling cookie rule", () => {
       if (la + ttl > cookieExpires) broken = true;
     }
     expect(broken).toBe(true);
+  });
+});
+
+describe("Max-Age is always a whole number of seconds >= 0", () => {
+  const ctx: LifetimeContext = { cachetime: 0, timeoutMs: 1000 };
+  it.each<[SessionTimes, number]>([
+    [{ ttl: 3600.5, idle: 0 }, 3600.5 + 360 + 2],
+    [{ ttl: -5, idle: 0 }, 0],
+    [{ ttl: Number.NaN, idle: 0 }, 0],
+    [{ ttl: Number.POSITIVE_INFINITY, idle: 0 }, 0],
+    [{ ttl: 10.25, idle: 3, no_resave: true }, 10.25 - 2.5 + 1],
+  ])("for %j, from %d", (session, raw) => {
+    const maxAge = cookieMaxAge(session, ctx, session.no_resave ? 2.5 : 0);
+    expect(Number.isSafeInteger(maxAge)).toBe(true);
+    expect(maxAge).toBe(Math.max(0, Math.ceil(raw)));
   });
 });

@@ -89,9 +89,9 @@ export class ClusterEngine implements SessionEngine {
     return (reply as SessionReply | null) ?? null;
   }
 
-  async touch(app: string, tokens: readonly string[]): Promise<number> {
+  async touch(app: string, tokens: readonly string[]): Promise<string[]> {
     await this.registry.ready(app);
-    let touched = 0;
+    const missing: string[] = [];
     let pending = byBucket(tokens, (t) => this.layout.tokenBucket(t));
     // Tokens that live elsewhere are touched once more, where their pointer says; no further.
     for (let round = 0; round < 2 && pending.size > 0; round++) {
@@ -103,18 +103,27 @@ export class ClusterEngine implements SessionEngine {
             keys.push(this.layout.session(app, b, t), this.layout.pointer(app, b, t));
           const [n, ...rest] = (await this.run(scripts.touchScript, keys, list)) as [
             number,
-            ...string[],
+            ...unknown[],
           ];
-          touched += Number(n);
+          // Pairs: token and ">bucket:ttl" when it lives elsewhere, or a null for a missing one.
+          const listed = new Set<string>();
           for (let i = 0; i + 1 < rest.length; i += 2) {
+            const token = String(rest[i]);
             const to = movedTo(rest[i + 1]);
-            if (to && round === 0) moved.set(rest[i] as string, to.bucket);
+            listed.add(token);
+            if (to && round === 0) moved.set(token, to.bucket);
+            else missing.push(token);
+          }
+          // Scripts that list only moved tokens: a count that falls short leaves each unlisted
+          // token in doubt.
+          if (Number(n) + listed.size < list.length) {
+            for (const t of list) if (!listed.has(t)) missing.push(t);
           }
         }),
       );
       pending = byBucket([...moved.keys()], (t) => moved.get(t) ?? 0);
     }
-    return touched;
+    return missing;
   }
 
   async set(

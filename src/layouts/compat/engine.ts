@@ -46,8 +46,12 @@ export class CompatEngine implements SessionEngine {
     return ((await this.run(scripts.getScript, [app, token, 1])) as SessionReply | null) ?? null;
   }
 
-  async touch(app: string, tokens: readonly string[]): Promise<number> {
-    return Number(await this.run(scripts.touchScript, [app, ...tokens]));
+  async touch(app: string, tokens: readonly string[]): Promise<string[]> {
+    const reply = await this.run(scripts.touchScript, [app, ...tokens]);
+    // {touched, missing token...}, or (older scripts) the count alone: when it falls short, any
+    // of the tokens may be the missing one.
+    if (Array.isArray(reply)) return reply.slice(1).map(String);
+    return Number(reply) < tokens.length ? [...tokens] : [];
   }
 
   async set(
