@@ -78,6 +78,18 @@ export interface StoreOptions extends ConnectionOptions {
     | boolean
     | { replicas?: number | undefined; timeout?: Milliseconds | undefined }
     | undefined;
+  /**
+   * Spans and metrics through `@opentelemetry/api` when the application has it installed (see
+   * docs/observability.md); `false` loads nothing.
+   * @default true
+   */
+  openTelemetry?: boolean | undefined;
+  /**
+   * How many app names metrics carry as a label; later apps share the label `other`. `0` leaves
+   * the app out of metrics (spans always carry it): apps can come from requests.
+   * @default 0
+   */
+  metricApps?: number | undefined;
 }
 
 /** Store options with every default applied. */
@@ -94,6 +106,8 @@ export interface ResolvedStoreOptions {
   layout: "compat" | "cluster";
   buckets: number;
   durableKill: DurableKill | undefined;
+  openTelemetry: boolean;
+  metricApps: number;
 }
 
 /** Every option of {@link StoreOptions}: any other key is refused, since a typo would be ignored. */
@@ -119,6 +133,8 @@ export const STORE_OPTION_NAMES: ReadonlySet<string> = new Set([
   "layout",
   "buckets",
   "durableKill",
+  "openTelemetry",
+  "metricApps",
 ] satisfies (keyof StoreOptions)[]);
 
 const FOR_A_URL = 'use "redis" for a URL: { redis: "redis://host:6379" }';
@@ -168,6 +184,8 @@ export const STORE_DEFAULTS = {
   layout: "compat",
   buckets: DEFAULT_BUCKETS,
   durableKill: { replicas: 1, timeout: 200 },
+  openTelemetry: true,
+  metricApps: 0,
 } as const;
 
 function count(
@@ -195,6 +213,12 @@ function durableKill(value: unknown, timeout: number): DurableKill | undefined {
   // WAIT must answer before the command times out, or every kill would report a timeout.
   const wait = integerIn(o.timeout ?? defaults.timeout, "durableKill.timeout", 1, timeout - 1);
   return { replicas, timeout: wait };
+}
+
+function flag(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") fail(name, "true or false", value);
+  return value;
 }
 
 /** Applies defaults and checks every option; throws a `TypeError` that names a bad one. */
@@ -253,5 +277,7 @@ export function resolveStoreOptions(options: StoreOptions): ResolvedStoreOptions
     layout,
     buckets: integerIn(options.buckets ?? STORE_DEFAULTS.buckets, "buckets", 1, MAX_BUCKETS),
     durableKill: durableKill(options.durableKill, timeout),
+    openTelemetry: flag(options.openTelemetry, "openTelemetry", STORE_DEFAULTS.openTelemetry),
+    metricApps: integerIn(options.metricApps ?? STORE_DEFAULTS.metricApps, "metricApps", 0, 1000),
   };
 }
