@@ -20,7 +20,7 @@ const LOCAL = new Set(["constructor", "token", "successor", "writtenKeys"]);
 const APPLESS = new Set(["wipe", "takeLease", "ping"]);
 
 /** Sessions an operation's result says it created, ended or removed. */
-const SESSIONS: Record<string, (result: unknown) => number> = {
+const SESSIONS: Partial<Record<string, (result: unknown) => number>> = {
   create: () => 1,
   kill: (r) => Number(r) || 0,
   killall: (r) => Number(r) || 0,
@@ -85,47 +85,71 @@ export class Instrumentation {
 
   private run(operation: string, args: unknown[], op: () => unknown): unknown {
     const listeners = this.listeners;
-    if (listeners.length === 0 && !storeChannel.hasSubscribers) return op();
-    const { layout, namespace, redis } = this.labels;
-    this.target ??= redis.describe();
+    const published = storeChannel.hasSubscribers;
+    if (listeners.length === 0 && !published) return op();
+    const { layout, namespace } = this.labels;
+    this.target ??= this.labels.redis.describe();
     const app = APPLESS.has(operation) || typeof args[0] !== "string" ? undefined : args[0];
     const ctx: OperationContext = { operation, app, layout, namespace, target: this.target };
-    const states = listeners.map((l) => l.start(ctx));
-    const started = performance.now();
-    const settle = (result: unknown, err: unknown, failed: boolean): void => {
-      ctx.duration = performance.now() - started;
-      if (failed) {
-        const typed = toStoreError(err, redis);
-        ctx.errorCode = typed.code;
-        // Without the cause: an ioredis error carries the command's arguments (tokens).
-        ctx.error = new RedisSessionsError(typed.name, typed.code, typed.message);
-        storeChannel.error.publish(ctx);
-      } else {
-        const count = SESSIONS[operation];
-        if (count) ctx.sessions = count(result);
-      }
-      storeChannel.asyncStart.publish(ctx);
-      for (let i = 0; i < listeners.length; i++) listeners[i]?.end(ctx, states[i]);
-      storeChannel.asyncEnd.publish(ctx);
-    };
+    const run: Run = { ctx, listeners, states: [], started: 0, published };
+    if (!published) return this.start(run, op);
     return storeChannel.start.runStores(ctx, () => {
       try {
-        return Promise.resolve(op()).then(
-          (result) => {
-            settle(result, undefined, false);
-            return result;
-          },
-          (err: unknown) => {
-            settle(undefined, err, true);
-            throw err;
-          },
-        );
-      } catch (err) {
-        settle(undefined, err, true);
-        throw err;
+        return this.start(run, op);
       } finally {
         storeChannel.end.publish(ctx);
       }
     });
   }
+
+  private start(run: Run, op: () => unknown): unknown {
+    for (const listener of run.listeners) run.states.push(listener.start(run.ctx));
+    run.started = performance.now();
+    let promise: unknown;
+    try {
+      promise = op();
+    } catch (err) {
+      this.settle(run, undefined, err);
+      throw err;
+    }
+    return Promise.resolve(promise).then(
+      (result) => {
+        this.settle(run, result, undefined);
+        return result;
+      },
+      (err: unknown) => {
+        this.settle(run, undefined, err ?? new Error("rejected"));
+        throw err;
+      },
+    );
+  }
+
+  /** Completes the context (`err` set: failed) and tells the channel and the listeners. */
+  private settle(run: Run, result: unknown, err: unknown): void {
+    const { ctx, published } = run;
+    ctx.duration = performance.now() - run.started;
+    if (err !== undefined) {
+      const typed = toStoreError(err, this.labels.redis);
+      ctx.errorCode = typed.code;
+      // Without the cause: an ioredis error carries the command's arguments (tokens).
+      ctx.error = new RedisSessionsError(typed.name, typed.code, typed.message);
+      if (published) storeChannel.error.publish(ctx);
+    } else {
+      const count = SESSIONS[ctx.operation];
+      if (count) ctx.sessions = count(result);
+    }
+    if (published) storeChannel.asyncStart.publish(ctx);
+    for (let i = 0; i < run.listeners.length; i++) run.listeners[i]?.end(ctx, run.states[i]);
+    if (published) storeChannel.asyncEnd.publish(ctx);
+  }
+}
+
+/** One operation in flight. */
+interface Run {
+  ctx: OperationContext;
+  listeners: OperationListener[];
+  states: unknown[];
+  started: number;
+  /** The tracing channel had subscribers when it started. */
+  published: boolean;
 }

@@ -73,10 +73,18 @@ export function openTelemetryListener(
     }),
   };
   const close = observeStore(meter, probe, base);
+  const attributesOf = attributeCache(base, apps);
+  const client = { kind: otel.SpanKind.CLIENT };
+  const names = new Map<string, string>();
 
   const listener: OperationListener<Api.Span> = {
     start(ctx) {
-      const span = tracer.startSpan(`ers.${ctx.operation}`, { kind: otel.SpanKind.CLIENT });
+      let name = names.get(ctx.operation);
+      if (name === undefined) {
+        name = `ers.${ctx.operation}`;
+        names.set(ctx.operation, name);
+      }
+      const span = tracer.startSpan(name, client);
       if (span.isRecording()) {
         span.setAttributes({
           "db.system.name": "redis",
@@ -89,7 +97,7 @@ export function openTelemetryListener(
       return span;
     },
     end(ctx, span) {
-      const attributes = attributesOf(ctx, base, apps);
+      const attributes = attributesOf(ctx);
       duration.record((ctx.duration ?? 0) / 1000, attributes);
       count(counters, ctx, attributes);
       if (ctx.errorCode !== undefined) {
@@ -105,18 +113,29 @@ export function openTelemetryListener(
   return { listener, close };
 }
 
-function attributesOf(
-  ctx: OperationContext,
-  base: Api.Attributes,
-  apps: AppLabels,
-): Api.Attributes {
-  const app = apps.label(ctx.app);
-  return {
-    ...base,
-    "ers.operation": ctx.operation,
-    "ers.outcome": ctx.errorCode === undefined ? "ok" : "error",
-    ...(app === undefined ? {} : { "ers.app": app }),
-    ...(ctx.errorCode === undefined ? {} : { "error.type": ctx.errorCode }),
+/**
+ * The metric attributes of an operation's outcome, made once per operation, code and app label
+ * (a bounded set): building them per call cost more than everything else of a no-op record.
+ */
+function attributeCache(base: Api.Attributes, apps: AppLabels) {
+  const cache = new Map<string, Api.Attributes>();
+  return (ctx: OperationContext): Api.Attributes => {
+    const app = apps.label(ctx.app);
+    const code = ctx.errorCode;
+    const key =
+      code === undefined && app === undefined ? ctx.operation : `${ctx.operation} ${code} ${app}`;
+    let attributes = cache.get(key);
+    if (attributes === undefined) {
+      attributes = {
+        ...base,
+        "ers.operation": ctx.operation,
+        "ers.outcome": code === undefined ? "ok" : "error",
+        ...(app === undefined ? {} : { "ers.app": app }),
+        ...(code === undefined ? {} : { "error.type": code }),
+      };
+      cache.set(key, attributes);
+    }
+    return attributes;
   };
 }
 
