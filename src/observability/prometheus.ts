@@ -9,12 +9,22 @@ import { DURATION_BUCKETS } from "./otel.js";
 export interface PrometheusMetrics {
   readonly registry: Prom.Registry;
   readonly listener: OperationListener<undefined>;
+  /** The exposition text: the store's metrics, then the process metrics if asked for. */
+  text(): Promise<string>;
+  /** The `Content-Type` of {@link text}. */
+  readonly contentType: string;
 }
 
 /**
+ * prom-client's process metrics, in one registry per process: each collection starts an
+ * event-loop monitor and a GC observer that never stop, so every router shares the one set.
+ */
+let processRegistry: Prom.Registry | undefined;
+
+/**
  * A registry of its own (not prom-client's global one, which an application may fill too) with
- * the store's metrics and, unless `processMetrics` is false, prom-client's process metrics
- * (CPU, memory, event loop lag, GC). prom-client is loaded on the first call only, so that an
+ * the store's metrics, served with prom-client's process metrics (CPU, memory, event loop lag,
+ * GC) unless `processMetrics` is false. prom-client is loaded on the first call only, so that an
  * application that uses the store or the middleware alone never loads it.
  */
 export function prometheusMetrics(
@@ -24,7 +34,14 @@ export function prometheusMetrics(
 ): PrometheusMetrics {
   const prom = createRequire(import.meta.url)("prom-client") as typeof Prom;
   const registry = new prom.Registry();
-  if (processMetrics) prom.collectDefaultMetrics({ register: registry });
+  let shared: Prom.Registry | undefined;
+  if (processMetrics) {
+    if (!processRegistry) {
+      processRegistry = new prom.Registry();
+      prom.collectDefaultMetrics({ register: processRegistry });
+    }
+    shared = processRegistry;
+  }
   const registers = [registry];
   const labelNames = apps.max > 0 ? ["operation", "outcome", "app"] : ["operation", "outcome"];
   const duration = new prom.Histogram({
@@ -83,7 +100,8 @@ export function prometheusMetrics(
       else killed.inc({ operation: ctx.operation }, n);
     },
   };
-  return { registry, listener };
+  const text = async () => (await registry.metrics()) + (shared ? await shared.metrics() : "");
+  return { registry, listener, text, contentType: registry.contentType };
 }
 
 /** The cache's counters and the connection's state, read from the store at each scrape. */

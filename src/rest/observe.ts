@@ -80,13 +80,13 @@ export function mountObservability(router: Router, options: ObserveOptions): () 
     removals.push(telemetry.listen(recent));
   }
   if (prometheus) {
-    const { registry } = prometheus;
+    const { text, contentType } = prometheus;
     router.get("/metrics", ...guard, (_req, res, next) => {
-      registry.metrics().then((text) => {
+      text().then((body) => {
         res.statusCode = 200;
-        res.setHeader("Content-Type", registry.contentType);
+        res.setHeader("Content-Type", contentType);
         res.setHeader("Cache-Control", "no-store");
-        res.end(text);
+        res.end(body);
       }, next);
     });
   }
