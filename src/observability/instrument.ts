@@ -1,3 +1,4 @@
+import { debuglog } from "node:util";
 import { RedisSessionsError, type StoreTarget } from "../errors.js";
 import type { SessionEngine } from "../layouts/engine.js";
 import { toStoreError } from "../layouts/script.js";
@@ -12,6 +13,8 @@ export interface OperationListener<S = unknown> {
   start(ctx: OperationContext): S;
   end(ctx: OperationContext, state: S): void;
 }
+
+const debug = debuglog("express-redis-sessions");
 
 /** Engine methods that send nothing to Redis (token generation, key names). */
 const LOCAL = new Set(["constructor", "token", "successor", "writtenKeys"]);
@@ -103,7 +106,7 @@ export class Instrumentation {
   }
 
   private start(run: Run, op: () => unknown): unknown {
-    for (const listener of run.listeners) run.states.push(listener.start(run.ctx));
+    for (const listener of run.listeners) run.states.push(quietly(() => listener.start(run.ctx)));
     run.started = performance.now();
     let promise: unknown;
     try {
@@ -139,8 +142,20 @@ export class Instrumentation {
       if (count) ctx.sessions = count(result);
     }
     if (published) storeChannel.asyncStart.publish(ctx);
-    for (let i = 0; i < run.listeners.length; i++) run.listeners[i]?.end(ctx, run.states[i]);
+    for (let i = 0; i < run.listeners.length; i++) {
+      quietly(() => run.listeners[i]?.end(ctx, run.states[i]));
+    }
     if (published) storeChannel.asyncEnd.publish(ctx);
+  }
+}
+
+/** Runs a listener: telemetry that fails must never fail the operation it watches. */
+function quietly<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (err) {
+    debug("telemetry listener failed: %s", (err as Error)?.message ?? String(err));
+    return undefined;
   }
 }
 

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { tracingChannel } from "node:diagnostics_channel";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RedisSessions } from "../../src/index.js";
+import { telemetryOf } from "../../src/observability/telemetry.js";
 import { redisUrl, uniqueNamespace } from "../helpers/context.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
 
@@ -135,5 +136,19 @@ describe("diagnostics_channel: express-redis-sessions:store", () => {
       channel.start.unbindStore(als);
     }
     expect(seen).toContain("span of ping");
+  });
+
+  it("never fails an operation because a listener of the store throws", async () => {
+    const boom = () => {
+      throw new Error("listener bug");
+    };
+    const remove = telemetryOf(store)?.listen({ start: boom, end: boom });
+    expect(remove).toBeTypeOf("function");
+    try {
+      const { token } = await store.create({ app: "shop", id: "dave", ip: "10.2.2.2" });
+      expect(await store.get({ app: "shop", token })).toMatchObject({ id: "dave" });
+    } finally {
+      remove?.();
+    }
   });
 });
