@@ -81,36 +81,50 @@ export class Instrumentation {
       if (name === "constructor") continue;
       wrapped[name] = LOCAL.has(name)
         ? fn.bind(engine)
-        : (...args: unknown[]) => this.run(name, args, () => fn.apply(engine, args));
+        : (...args: unknown[]) =>
+            this.listeners.length === 0 && !storeChannel.hasSubscribers
+              ? fn.apply(engine, args)
+              : this.run(name, args, fn, engine);
     }
     return wrapped as unknown as SessionEngine;
   }
 
-  private run(operation: string, args: unknown[], op: () => unknown): unknown {
-    const listeners = this.listeners;
-    const published = storeChannel.hasSubscribers;
-    if (listeners.length === 0 && !published) return op();
+  private run(operation: string, args: unknown[], fn: Method, engine: object): unknown {
     const { layout, namespace } = this.labels;
     this.target ??= this.labels.redis.describe();
     const app = APPLESS.has(operation) || typeof args[0] !== "string" ? undefined : args[0];
     const ctx: OperationContext = { operation, app, layout, namespace, target: this.target };
-    const run: Run = { ctx, listeners, states: [], started: 0, published };
-    if (!published) return this.start(run, op);
+    const run: Run = {
+      ctx,
+      listeners: this.listeners,
+      states: [],
+      started: 0,
+      published: storeChannel.hasSubscribers,
+    };
+    if (!run.published) return this.start(run, fn, engine, args);
     return storeChannel.start.runStores(ctx, () => {
       try {
-        return this.start(run, op);
+        return this.start(run, fn, engine, args);
       } finally {
         storeChannel.end.publish(ctx);
       }
     });
   }
 
-  private start(run: Run, op: () => unknown): unknown {
-    for (const listener of run.listeners) run.states.push(quietly(() => listener.start(run.ctx)));
+  private start(run: Run, fn: Method, engine: object, args: unknown[]): unknown {
+    for (const listener of run.listeners) {
+      let state: unknown;
+      try {
+        state = listener.start(run.ctx);
+      } catch (err) {
+        listenerFailed(err);
+      }
+      run.states.push(state);
+    }
     run.started = performance.now();
     let promise: unknown;
     try {
-      promise = op();
+      promise = fn.apply(engine, args);
     } catch (err) {
       this.settle(run, undefined, err);
       throw err;
@@ -129,7 +143,7 @@ export class Instrumentation {
 
   /** Completes the context (`err` set: failed) and tells the channel and the listeners. */
   private settle(run: Run, result: unknown, err: unknown): void {
-    const { ctx, published } = run;
+    const { ctx, published, listeners, states } = run;
     ctx.duration = performance.now() - run.started;
     if (err !== undefined) {
       const typed = toStoreError(err, this.labels.redis);
@@ -142,21 +156,22 @@ export class Instrumentation {
       if (count) ctx.sessions = count(result);
     }
     if (published) storeChannel.asyncStart.publish(ctx);
-    for (let i = 0; i < run.listeners.length; i++) {
-      quietly(() => run.listeners[i]?.end(ctx, run.states[i]));
+    for (let i = 0; i < listeners.length; i++) {
+      try {
+        listeners[i]?.end(ctx, states[i]);
+      } catch (e) {
+        listenerFailed(e);
+      }
     }
     if (published) storeChannel.asyncEnd.publish(ctx);
   }
 }
 
-/** Runs a listener: telemetry that fails must never fail the operation it watches. */
-function quietly<T>(fn: () => T): T | undefined {
-  try {
-    return fn();
-  } catch (err) {
-    debug("telemetry listener failed: %s", (err as Error)?.message ?? String(err));
-    return undefined;
-  }
+type Method = (...args: unknown[]) => unknown;
+
+/** Telemetry that fails must never fail the operation it watches: it is only logged. */
+function listenerFailed(err: unknown): void {
+  debug("telemetry listener failed: %s", (err as Error)?.message ?? String(err));
 }
 
 /** One operation in flight. */
