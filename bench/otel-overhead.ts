@@ -12,6 +12,7 @@ import type { SessionEngine } from "../src/layouts/engine.js";
 import { Instrumentation } from "../src/observability/instrument.js";
 import { AppLabels } from "../src/observability/labels.js";
 import { loadOpenTelemetry, openTelemetryListener } from "../src/observability/otel.js";
+import { telemetryOf } from "../src/observability/telemetry.js";
 import { startRedisServer } from "../test/helpers/redis-server.js";
 import { readConfig } from "./config.js";
 import { httpBench } from "./http-bench.js";
@@ -28,19 +29,16 @@ const show = (s: Summary, digits = 0) =>
 
 /**
  * The same in one process, closer to the instrumentation: CPU µs per `store.get` (100 in
- * flight) with the bridge off and on, interleaved; the CPU includes ioredis and the reply.
+ * flight) of three stores, interleaved: the bridge off, off with an empty listener (the
+ * instrumentation's own cost), and on; the CPU includes ioredis and the reply.
  */
-async function storeCost(url: string, reps: number): Promise<Summary> {
-  const stores = [false, true].map(
-    (openTelemetry) =>
-      new RedisSessions({ redis: url, namespace: "bench-otel", wipe: 0, openTelemetry }),
-  );
+async function storeCost(url: string, reps: number): Promise<void> {
+  const make = (openTelemetry: boolean) =>
+    new RedisSessions({ redis: url, namespace: "bench-otel", wipe: 0, openTelemetry });
+  const stores = [make(false), make(false), make(true)] as const;
+  telemetryOf(stores[1])?.listen({ start: () => undefined, end: () => {} });
   try {
-    const { token } = await (stores[0] as RedisSessions).create({
-      app: "bench",
-      id: "u",
-      ip: "::1",
-    });
+    const { token } = await stores[0].create({ app: "bench", id: "u", ip: "::1" });
     const cpu = async (store: RedisSessions, n: number) => {
       const start = process.cpuUsage();
       await pool(n, 100, async () => {
@@ -50,17 +48,20 @@ async function storeCost(url: string, reps: number): Promise<Summary> {
       return (used.user + used.system) / n;
     };
     for (const store of stores) await cpu(store, 20_000);
-    const off: number[] = [];
-    const on: number[] = [];
+    const runs: number[][] = [[], [], []];
     for (let rep = 0; rep < reps; rep++) {
-      const order = rep % 2 === 0 ? [0, 1] : [1, 0];
-      for (const i of order)
-        (i === 0 ? off : on).push(await cpu(stores[i] as RedisSessions, 20_000));
+      for (let k = 0; k < 3; k++) {
+        const i = (k + rep) % 3;
+        runs[i]?.push(await cpu(stores[i] as RedisSessions, 20_000));
+      }
     }
+    const [off = [], empty = [], on = []] = runs;
     console.log(
-      `store.get CPU µs/call, off: ${show(summarize(off), 2)}, on: ${show(summarize(on), 2)}`,
+      `store.get CPU µs/call: off ${show(summarize(off), 2)}, empty listener ${show(summarize(empty), 2)}, on ${show(summarize(on), 2)}`,
     );
-    return ratio(on, off);
+    console.log(
+      `per run, empty listener ÷ off: ${show(ratio(empty, off), 3)}; on ÷ off: ${show(ratio(on, off), 3)}`,
+    );
   } finally {
     await Promise.all(stores.map((s) => s.quit()));
   }
@@ -108,12 +109,7 @@ async function main(): Promise<void> {
   if (process.argv.includes("--micro")) return instrumentationCost(arg("reps", 9));
   const redis = await startRedisServer();
   try {
-    if (process.argv.includes("--store")) {
-      console.log(
-        `store.get CPU, on ÷ off per run: ${show(await storeCost(redis.url, cfg.http.reps), 3)}`,
-      );
-      return;
-    }
+    if (process.argv.includes("--store")) return await storeCost(redis.url, cfg.http.reps);
     // --swap starts the servers the other way round: a bias of the process order shows.
     const swap = process.argv.includes("--swap");
     const rows = await httpBench(

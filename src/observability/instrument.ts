@@ -1,5 +1,5 @@
 import { debuglog } from "node:util";
-import { RedisSessionsError, type StoreTarget } from "../errors.js";
+import { type ErrorCode, RedisSessionsError, type StoreTarget } from "../errors.js";
 import type { SessionEngine } from "../layouts/engine.js";
 import { toStoreError } from "../layouts/script.js";
 import { type OperationContext, storeChannel } from "./channel.js";
@@ -90,80 +90,109 @@ export class Instrumentation {
   }
 
   private run(operation: string, args: unknown[], fn: Method, engine: object): unknown {
-    const { layout, namespace } = this.labels;
     this.target ??= this.labels.redis.describe();
     const app = APPLESS.has(operation) || typeof args[0] !== "string" ? undefined : args[0];
-    const ctx: OperationContext = { operation, app, layout, namespace, target: this.target };
-    const run: Run = {
-      ctx,
-      listeners: this.listeners,
-      states: [],
-      started: 0,
-      published: storeChannel.hasSubscribers,
-    };
-    if (!run.published) return this.start(run, fn, engine, args);
-    return storeChannel.start.runStores(ctx, () => {
+    const op = new Operation(operation, app, this.labels, this.target, this.listeners);
+    if (!op.published) return op.start(fn, engine, args);
+    return storeChannel.start.runStores(op, () => {
       try {
-        return this.start(run, fn, engine, args);
+        return op.start(fn, engine, args);
       } finally {
-        storeChannel.end.publish(ctx);
+        storeChannel.end.publish(op);
       }
     });
   }
+}
 
-  private start(run: Run, fn: Method, engine: object, args: unknown[]): unknown {
-    for (const listener of run.listeners) {
-      let state: unknown;
-      try {
-        state = listener.start(run.ctx);
-      } catch (err) {
-        listenerFailed(err);
-      }
-      run.states.push(state);
-    }
-    run.started = performance.now();
+/**
+ * One operation in flight: the context that subscribers and listeners get (its public fields),
+ * and what settling it needs, kept in private fields that no subscriber sees or serializes.
+ * One object per operation, of one shape, since every field is there from the start.
+ */
+class Operation implements OperationContext {
+  readonly layout: "compat" | "cluster";
+  readonly namespace: string;
+  duration: number | undefined = undefined;
+  sessions: number | undefined = undefined;
+  errorCode: ErrorCode | undefined = undefined;
+  error: RedisSessionsError | undefined = undefined;
+  readonly published = storeChannel.hasSubscribers;
+  #started = 0;
+  #state: unknown = undefined;
+  #states: unknown[] | undefined = undefined;
+  readonly #labels: StoreLabels;
+  readonly #listeners: OperationListener[];
+
+  constructor(
+    readonly operation: string,
+    readonly app: string | undefined,
+    labels: StoreLabels,
+    readonly target: string,
+    listeners: OperationListener[],
+  ) {
+    this.layout = labels.layout;
+    this.namespace = labels.namespace;
+    this.#labels = labels;
+    this.#listeners = listeners;
+  }
+
+  start(fn: Method, engine: object, args: unknown[]): unknown {
+    const listeners = this.#listeners;
+    if (listeners.length === 1) this.#state = startOf(listeners[0], this);
+    else if (listeners.length > 1) this.#states = listeners.map((l) => startOf(l, this));
+    this.#started = performance.now();
     let promise: unknown;
     try {
       promise = fn.apply(engine, args);
     } catch (err) {
-      this.settle(run, undefined, err);
+      this.settle(undefined, err);
       throw err;
     }
     return Promise.resolve(promise).then(
       (result) => {
-        this.settle(run, result, undefined);
+        this.settle(result, undefined);
         return result;
       },
       (err: unknown) => {
-        this.settle(run, undefined, err ?? new Error("rejected"));
+        this.settle(undefined, err ?? new Error("rejected"));
         throw err;
       },
     );
   }
 
   /** Completes the context (`err` set: failed) and tells the channel and the listeners. */
-  private settle(run: Run, result: unknown, err: unknown): void {
-    const { ctx, published, listeners, states } = run;
-    ctx.duration = performance.now() - run.started;
+  private settle(result: unknown, err: unknown): void {
+    const published = this.published;
+    this.duration = performance.now() - this.#started;
     if (err !== undefined) {
-      const typed = toStoreError(err, this.labels.redis);
-      ctx.errorCode = typed.code;
+      const typed = toStoreError(err, this.#labels.redis);
+      this.errorCode = typed.code;
       // Without the cause: an ioredis error carries the command's arguments (tokens).
-      ctx.error = new RedisSessionsError(typed.name, typed.code, typed.message);
-      if (published) storeChannel.error.publish(ctx);
+      this.error = new RedisSessionsError(typed.name, typed.code, typed.message);
+      if (published) storeChannel.error.publish(this);
     } else {
-      const count = SESSIONS[ctx.operation];
-      if (count) ctx.sessions = count(result);
+      const count = SESSIONS[this.operation];
+      if (count) this.sessions = count(result);
     }
-    if (published) storeChannel.asyncStart.publish(ctx);
+    if (published) storeChannel.asyncStart.publish(this);
+    const listeners = this.#listeners;
     for (let i = 0; i < listeners.length; i++) {
       try {
-        listeners[i]?.end(ctx, states[i]);
+        listeners[i]?.end(this, this.#states ? this.#states[i] : this.#state);
       } catch (e) {
         listenerFailed(e);
       }
     }
-    if (published) storeChannel.asyncEnd.publish(ctx);
+    if (published) storeChannel.asyncEnd.publish(this);
+  }
+}
+
+function startOf(listener: OperationListener | undefined, ctx: OperationContext): unknown {
+  try {
+    return listener?.start(ctx);
+  } catch (err) {
+    listenerFailed(err);
+    return undefined;
   }
 }
 
@@ -172,14 +201,4 @@ type Method = (...args: unknown[]) => unknown;
 /** Telemetry that fails must never fail the operation it watches: it is only logged. */
 function listenerFailed(err: unknown): void {
   debug("telemetry listener failed: %s", (err as Error)?.message ?? String(err));
-}
-
-/** One operation in flight. */
-interface Run {
-  ctx: OperationContext;
-  listeners: OperationListener[];
-  states: unknown[];
-  started: number;
-  /** The tracing channel had subscribers when it started. */
-  published: boolean;
 }

@@ -44,13 +44,15 @@ const KILLS = new Set(["kill", "killsoid", "killall"]);
  * A store's OpenTelemetry instrumentation: a CLIENT span per Redis operation (child of the span
  * active where the call was made), the operation duration histogram, counters of errors,
  * sessions and wipes, and the cache's counters and subscriber state read at collection time.
- * With no SDK registered the API's no-op tracer and meter do the work: nothing is recorded.
+ * Without an SDK it does next to nothing: metrics are skipped when the meter was a no-op at
+ * construction (OpenTelemetry binds meters then, for good), and spans while the global tracer
+ * provider is the API's no-op one (checked per operation: a tracer SDK may register later).
  */
 export function openTelemetryListener(
   otel: typeof Api,
   probe: StoreProbe,
   apps: AppLabels,
-): { listener: OperationListener<Api.Span>; close(): void } {
+): { listener: OperationListener<Api.Span | undefined>; close(): void } {
   const tracer = otel.trace.getTracer(SCOPE);
   const meter = otel.metrics.getMeter(SCOPE);
   const base = { "ers.layout": probe.layout, "ers.namespace": probe.namespace };
@@ -76,9 +78,17 @@ export function openTelemetryListener(
   const attributesOf = attributeCache(base, apps);
   const client = { kind: otel.SpanKind.CLIENT };
   const names = new Map<string, string>();
+  // The no-op singletons of this copy of the API, to recognize "no SDK" by identity.
+  const metering = duration !== otel.createNoopMeter().createHistogram("ers");
+  const noTracer = new otel.ProxyTracerProvider().getDelegate();
+  const tracing = () => {
+    const provider = otel.trace.getTracerProvider() as { getDelegate?: () => unknown };
+    return provider.getDelegate?.() !== noTracer;
+  };
 
-  const listener: OperationListener<Api.Span> = {
+  const listener: OperationListener<Api.Span | undefined> = {
     start(ctx) {
+      if (!tracing()) return undefined;
       let name = names.get(ctx.operation);
       if (name === undefined) {
         name = `ers.${ctx.operation}`;
@@ -97,9 +107,12 @@ export function openTelemetryListener(
       return span;
     },
     end(ctx, span) {
-      const attributes = attributesOf(ctx);
-      duration.record((ctx.duration ?? 0) / 1000, attributes);
-      count(counters, ctx, attributes);
+      if (metering) {
+        const attributes = attributesOf(ctx);
+        duration.record((ctx.duration ?? 0) / 1000, attributes);
+        count(counters, ctx, attributes);
+      }
+      if (span === undefined) return;
       if (ctx.errorCode !== undefined) {
         span.setAttribute("error.type", ctx.errorCode);
         if (ctx.error) span.recordException(ctx.error);
