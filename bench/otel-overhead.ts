@@ -32,6 +32,15 @@ const show = (s: Summary, digits = 0) =>
  * flight) of three stores, interleaved: the bridge off, off with an empty listener (the
  * instrumentation's own cost), and on; the CPU includes ioredis and the reply.
  */
+const ORDERS = [
+  [0, 1, 2],
+  [1, 2, 0],
+  [2, 0, 1],
+  [2, 1, 0],
+  [1, 0, 2],
+  [0, 2, 1],
+];
+
 async function storeCost(url: string, reps: number): Promise<void> {
   const make = (openTelemetry: boolean) =>
     new RedisSessions({ redis: url, namespace: "bench-otel", wipe: 0, openTelemetry });
@@ -50,8 +59,8 @@ async function storeCost(url: string, reps: number): Promise<void> {
     for (const store of stores) await cpu(store, 20_000);
     const runs: number[][] = [[], [], []];
     for (let rep = 0; rep < reps; rep++) {
-      for (let k = 0; k < 3; k++) {
-        const i = (k + rep) % 3;
+      // Every order in turn, so that no store always runs after the same one.
+      for (const i of ORDERS[rep % ORDERS.length] ?? []) {
         runs[i]?.push(await cpu(stores[i] as RedisSessions, 20_000));
       }
     }

@@ -116,7 +116,7 @@ class Operation implements OperationContext {
   sessions: number | undefined = undefined;
   errorCode: ErrorCode | undefined = undefined;
   error: RedisSessionsError | undefined = undefined;
-  readonly published = storeChannel.hasSubscribers;
+  readonly #published = storeChannel.hasSubscribers;
   #started = 0;
   #state: unknown = undefined;
   #states: unknown[] | undefined = undefined;
@@ -134,6 +134,11 @@ class Operation implements OperationContext {
     this.namespace = labels.namespace;
     this.#labels = labels;
     this.#listeners = listeners;
+  }
+
+  /** The tracing channel had subscribers when the operation started. */
+  get published(): boolean {
+    return this.#published;
   }
 
   start(fn: Method, engine: object, args: unknown[]): unknown {
