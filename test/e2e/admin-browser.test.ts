@@ -66,6 +66,16 @@ describe.skipIf(missing !== null)("admin dashboard in headless Chromium", () => 
     await store?.quit();
   });
 
+  it("shows only the login form before login", async () => {
+    await page.goto(`${server.url}/admin/`);
+    await page.locator("#login").waitFor({ state: "visible" });
+    // The header's app picker, Refresh and Log out appear only after a login (a stylesheet rule
+    // such as \`form { display: flex }\` must not override their \`hidden\` attribute).
+    for (const id of ["#app-form", "#refresh", "#logout", "#dashboard"]) {
+      expect(await page.isVisible(id), id).toBe(false);
+    }
+  });
+
   it("logs in with the key, sees a session made by the store, kills it and sees it gone", async () => {
     const { token } = await store.create({
       app: "shop",
@@ -163,6 +173,26 @@ describe.skipIf(missing !== null)("admin dashboard in headless Chromium", () => 
     await page.locator("#login").waitFor({ state: "visible" });
     // A string, evaluated in the page: this file is type-checked without the DOM library.
     expect(await page.evaluate('sessionStorage.getItem("ers-admin-key")')).toBeNull();
+  });
+
+  it("asks which app to open when Redis holds several, and opens the one picked", async () => {
+    for (const app of ["blog", "forum"]) await store.create({ app, id: "frank", ip: "192.0.2.9" });
+    await page.evaluate("sessionStorage.clear()");
+    await page.reload();
+    await page.fill("#key", KEY);
+    await page.click("#login-form button");
+    // Not a blank page: the question is visible, next to the picker that answers it.
+    await expect.poll(() => page.isVisible("#app-form")).toBe(true);
+    await expect.poll(() => page.locator("text=Pick an app.").isVisible()).toBe(true);
+    expect(
+      await page
+        .locator("#app-list option")
+        .evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value)),
+    ).toEqual(["blog", "forum"]);
+    await page.fill("#app-input", "forum");
+    await page.click("#app-form button");
+    await page.locator("#sessions tbody tr").first().waitFor();
+    expect(await page.locator("#sessions tbody tr").count()).toBe(1);
   });
 });
 

@@ -200,6 +200,7 @@
 
   function showDashboard(apps) {
     $("login").hidden = true;
+    $("status").hidden = false;
     $("app-form").hidden = false;
     $("refresh").hidden = false;
     $("logout").hidden = false;
@@ -237,6 +238,7 @@
     sessionStorage.removeItem(KEY);
     state.key = "";
     $("dashboard").hidden = true;
+    $("status").hidden = true;
     $("app-form").hidden = true;
     $("refresh").hidden = true;
     $("logout").hidden = true;
