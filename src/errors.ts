@@ -32,6 +32,8 @@ const CATALOGUE = {
   ERS_INVALID_D: ["invalidValue", 400],
   ERS_EMPTY_D: ["invalidValue", 400],
   ERS_INVALID_D_VALUE: ["invalidValue", 400],
+  ERS_INVALID_LIMIT: ["invalidValue", 400],
+  ERS_INVALID_CURSOR: ["invalidValue", 400],
   ERS_D_TOO_LARGE: ["limitExceeded", 413],
   ERS_D_TOO_MANY_KEYS: ["limitExceeded", 413],
   ERS_TOKEN_COLLISION: ["invalidValue", 409],

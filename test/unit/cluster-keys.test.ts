@@ -67,7 +67,7 @@ describe("cluster layout: keys and tokens", () => {
   });
 
   it("every script declares each key it touches (KEYS only, flags on the shebang)", () => {
-    const allowed = new Set(["S", "U", "X", "E", "key", "nextKey", "pointer"]);
+    const allowed = new Set(["S", "U", "X", "index", "key", "nextKey", "pointer"]);
     const all = Object.entries(scripts).filter(([, s]) => s instanceof Script) as [
       string,
       Script,
@@ -86,7 +86,9 @@ describe("cluster layout: keys and tokens", () => {
         ).toBe(true);
       }
       // The variables that name keys are only ever bound to KEYS.
-      for (const m of script.lua.matchAll(/local (key|nextKey|pointer)\b[^=\n]*= ([^\n]+)/g)) {
+      for (const m of script.lua.matchAll(
+        /local (key|nextKey|pointer|index)\b[^=\n]*= ([^\n]+)/g,
+      )) {
         expect(m[2]?.startsWith("KEYS["), `${name}: ${m[0]}`).toBe(true);
       }
     }

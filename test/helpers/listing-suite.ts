@@ -1,0 +1,217 @@
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  RedisSessions,
+  type SessionPage,
+  type SessionWithToken,
+  type StoreOptions,
+} from "../../src/index.js";
+import { uniqueNamespace } from "./context.js";
+
+/** A fake clock in unix seconds that the tests move. */
+class Clock {
+  now = 1_800_000_000;
+  readonly read = () => this.now;
+}
+
+const APP = "listing";
+
+/** Byte order, as Redis orders members. */
+function bytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/**
+ * Paged listings and bounded per-user work, the same in every layout: pages of soapp and soid
+ * add up to the whole listing, in its order, whatever happens between pages; bad limits and
+ * cursors are refused before any Redis command; killsoid ends more sessions than one batch.
+ */
+export function listingSuite(options: () => StoreOptions): void {
+  const stores: RedisSessions[] = [];
+  afterAll(async () => {
+    await Promise.all(stores.map((s) => s.quit()));
+  });
+
+  function open() {
+    const clock = new Clock();
+    const store = new RedisSessions({
+      ...options(),
+      namespace: uniqueNamespace("pg"),
+      wipe: 0,
+      clock: clock.read,
+    });
+    stores.push(store);
+    return { store, clock };
+  }
+
+  /** Creates `count` sessions of distinct users at the clock's current second. */
+  async function burst(store: RedisSessions, count: number, tag: string) {
+    const made = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        store.create({ app: APP, id: `${tag}${i}`, ip: "1" }),
+      ),
+    );
+    return made.map((m) => m.token);
+  }
+
+  async function allPages(
+    read: (cursor: string | null) => Promise<SessionPage>,
+    limit: number,
+  ): Promise<SessionWithToken[][]> {
+    const pages: SessionWithToken[][] = [];
+    let cursor: string | null = null;
+    do {
+      const page: SessionPage = await read(cursor);
+      expect(page.sessions.length).toBeLessThanOrEqual(limit);
+      pages.push(page.sessions);
+      cursor = page.cursor;
+      expect(pages.length).toBeLessThan(1000);
+    } while (cursor !== null);
+    return pages;
+  }
+
+  describe("paged listings", () => {
+    it("soapp pages add up to the whole listing: most recent first, ties in reverse byte order", async () => {
+      const { store, clock } = open();
+      // Three seconds with 130 sessions each (more than one script batch), and a few apart.
+      const at = new Map<string, number>();
+      for (const n of [130, 3, 130, 1, 130]) {
+        for (const t of await burst(store, n, `s${clock.now}-`)) at.set(t, clock.now);
+        clock.now += 10;
+      }
+      clock.now -= 10;
+      const whole = (await store.soapp({ app: APP, deltaTime: 600 })).sessions;
+      expect(whole).toHaveLength(394);
+      // Redis' own order: by activity, then member bytes, both reversed.
+      const member = (s: SessionWithToken) => `${s.token}:${s.id}`;
+      const expected = [...whole].sort(
+        (a, b) => (at.get(b.token) ?? 0) - (at.get(a.token) ?? 0) || bytes(member(b), member(a)),
+      );
+      expect(whole.map((s) => s.token)).toEqual(expected.map((s) => s.token));
+      for (const limit of [7, 130, 1000]) {
+        const pages = await allPages(
+          (cursor) => store.soapp({ app: APP, deltaTime: 600, limit, cursor }),
+          limit,
+        );
+        expect(pages.flat().map((s) => s.token)).toEqual(whole.map((s) => s.token));
+        expect(pages.flat()).toEqual(whole);
+      }
+      // The window holds: 10 s back reaches the last two seconds only.
+      const recent = await store.soapp({ app: APP, deltaTime: 10, limit: 1000 });
+      expect(recent.sessions).toHaveLength(131);
+      expect(recent.cursor).toBeNull();
+      expect(await store.countSessions({ app: APP, deltaTime: 10 })).toEqual({ count: 131 });
+      expect(await store.countSessions({ app: APP, deltaTime: 600 })).toEqual({ count: 394 });
+    });
+
+    it("a page starts where the last one ended, though sessions are killed or used meanwhile", async () => {
+      const { store, clock } = open();
+      const tokens = await burst(store, 60, "u");
+      clock.now += 5;
+      const first = await store.soapp({ app: APP, deltaTime: 600, limit: 20 });
+      const listed = first.sessions.map((s) => s.token);
+      // The last session listed is killed, one not yet listed is killed, one is used (it moves
+      // to the front, past the walk) and one is created.
+      const unlisted = tokens.filter((t) => !listed.includes(t));
+      await store.kill({ app: APP, token: listed[19] as string });
+      await store.kill({ app: APP, token: unlisted[0] as string });
+      await store.get({ app: APP, token: unlisted[1] as string });
+      await burst(store, 1, "late");
+      const rest = await allPages(
+        (cursor) =>
+          store.soapp({ app: APP, deltaTime: 600, limit: 20, cursor: cursor ?? first.cursor }),
+        20,
+      );
+      // Every session that stayed as it was is listed once, in order, and nothing twice.
+      const after = rest.flat().map((s) => s.token);
+      expect(after).toEqual(unlisted.slice(2).sort((a, b) => bytes(b, a)));
+      expect(new Set([...listed, ...after]).size).toBe(listed.length + after.length);
+    });
+
+    it("soid pages list each of a user's sessions once", async () => {
+      const { store, clock } = open();
+      const mine = [];
+      for (let i = 0; i < 3; i++) {
+        const batch = await Promise.all(
+          Array.from({ length: 80 }, () => store.create({ app: APP, id: "many", ip: "1" })),
+        );
+        mine.push(...batch.map((b) => b.token));
+        clock.now += 1;
+      }
+      await store.create({ app: APP, id: "other", ip: "1" });
+      const whole = (await store.soid({ app: APP, id: "many" })).sessions;
+      expect(whole.map((s) => s.token).sort()).toEqual([...mine].sort());
+      for (const limit of [1, 7, 100]) {
+        const pages = await allPages(
+          (cursor) => store.soid({ app: APP, id: "many", limit, cursor }),
+          limit,
+        );
+        const listed = pages.flat();
+        expect(listed.map((s) => s.token).sort()).toEqual([...mine].sort());
+        expect(listed.every((s) => s.id === "many")).toBe(true);
+      }
+    });
+
+    it("refuses a bad limit or cursor before any Redis command", async () => {
+      // Nothing listens on port 1: a call that reached Redis would fail as unavailable.
+      const dead = new RedisSessions({
+        ...options(),
+        redis: "redis://127.0.0.1:1",
+        cluster: undefined,
+        wipe: 0,
+      });
+      stores.push(dead);
+      const app = APP;
+      const cases: [Promise<unknown>, string][] = [
+        [dead.soapp({ app, deltaTime: 60, limit: 0 }), "ERS_INVALID_LIMIT"],
+        [dead.soapp({ app, deltaTime: 60, limit: 1001 }), "ERS_INVALID_LIMIT"],
+        [dead.soapp({ app, deltaTime: 60, limit: 2.5 }), "ERS_INVALID_LIMIT"],
+        [dead.soapp({ app, deltaTime: 60, limit: "ten" }), "ERS_INVALID_LIMIT"],
+        [dead.soid({ app, id: "u", limit: -1 }), "ERS_INVALID_LIMIT"],
+        [dead.soapp({ app, deltaTime: 60, cursor: "s1_00" } as never), "ERS_INVALID_LIMIT"],
+        [dead.soapp({ app, deltaTime: 60, limit: 5, cursor: "x" }), "ERS_INVALID_CURSOR"],
+        [dead.soapp({ app, deltaTime: 60, limit: 5, cursor: "s1_0" }), "ERS_INVALID_CURSOR"],
+        [dead.soapp({ app, deltaTime: 60, limit: 5, cursor: "s1%_00" }), "ERS_INVALID_CURSOR"],
+        [dead.soapp({ app, deltaTime: 60, limit: 5, cursor: 7 as never }), "ERS_INVALID_CURSOR"],
+        [dead.soid({ app, id: "u", limit: 5, cursor: "s1_00" }), "ERS_INVALID_CURSOR"],
+        [dead.soapp({ app: "a", deltaTime: 60, limit: 5 }), "ERS_INVALID_APP"],
+      ];
+      for (const [call, code] of cases)
+        await expect(call).rejects.toMatchObject({ code, status: 400 });
+      expect(await dead.soapp({ app, deltaTime: 60, limit: "5" }).catch((e) => e.code)).toBe(
+        "ERS_STORE_UNAVAILABLE",
+      );
+    });
+  });
+
+  describe("per user, beyond one batch", () => {
+    it("killsoid ends every session of a user, also those created while it runs", async () => {
+      const { store } = open();
+      const made = await Promise.all(
+        Array.from({ length: 450 }, () => store.create({ app: APP, id: "bulk", ip: "1" })),
+      );
+      const other = await store.create({ app: APP, id: "bystander", ip: "1" });
+      // Sessions keep being created while the kill runs; each one created before it resolves
+      // must be gone.
+      let creating = true;
+      const late: Promise<{ token: string }>[] = [];
+      const creator = (async () => {
+        while (creating) {
+          late.push(store.create({ app: APP, id: "bulk", ip: "1" }));
+          await late[late.length - 1];
+        }
+      })();
+      const result = await store.killsoid({ app: APP, id: "bulk" });
+      creating = false;
+      await creator;
+      expect(result.kill).toBeGreaterThanOrEqual(450);
+      const survivors = (await store.soid({ app: APP, id: "bulk" })).sessions.map((s) => s.token);
+      for (const { token } of made) expect(survivors).not.toContain(token);
+      // Creates are sent one after another on the store's connection: only those sent after the
+      // kill's last batch (the last one or two, while its reply was on the way) may survive.
+      const lateTokens = (await Promise.all(late)).map((l) => l.token);
+      expect(lateTokens.length).toBeGreaterThan(0);
+      for (const t of survivors) expect(lateTokens.slice(-2)).toContain(t);
+      expect(await store.get({ app: APP, token: other.token })).toMatchObject({ id: "bystander" });
+    });
+  });
+}
