@@ -8,6 +8,9 @@ import { validApp, validDeltaTime, validId } from "../validate.js";
 /** Parameters of a listing that may be paged. */
 type Maybe<P> = P & Partial<PageParams>;
 
+/** A whole listing (redis-sessions' shape) or one page of it. */
+export type Listing<D> = { sessions: SessionWithToken<D>[] } | SessionPage<D>;
+
 /**
  * The store's listings, whole (redis-sessions' shape) or paged (`limit`, `cursor`); every
  * parameter is checked before any Redis command. `call` runs an engine call as the store does.
@@ -18,9 +21,7 @@ export class Listings<D> {
     private readonly call: <T>(op: () => Promise<T>) => Promise<T>,
   ) {}
 
-  async soapp(
-    params: Maybe<DeltaParams>,
-  ): Promise<{ sessions: SessionWithToken<D>[] } | SessionPage<D>> {
+  async soapp(params: Maybe<DeltaParams>): Promise<Listing<D>> {
     const app = validApp(params?.app);
     const dt = validDeltaTime(params?.deltaTime ?? params?.dt);
     const paged = this.paging(params);
@@ -29,9 +30,7 @@ export class Listings<D> {
     return this.page(() => this.engine.soappPage(app, dt, paged.limit, paged.cursor));
   }
 
-  async soid(
-    params: Maybe<IdParams>,
-  ): Promise<{ sessions: SessionWithToken<D>[] } | SessionPage<D>> {
+  async soid(params: Maybe<IdParams>): Promise<Listing<D>> {
     const app = validApp(params?.app);
     const id = validId(params?.id);
     const paged = this.paging(params);

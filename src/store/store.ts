@@ -30,7 +30,7 @@ import { isBranded, STORE_BRAND } from "./brand.js";
 import { type CacheStats, NO_CACHE_STATS, SessionCache } from "./cache.js";
 import { BlackHoleWatch, type Connection, close, connect } from "./connection.js";
 import { DurableKills } from "./durable.js";
-import { Listings } from "./listing.js";
+import { type Listing, Listings } from "./listing.js";
 import { type ResolvedStoreOptions, resolveStoreOptions, type StoreOptions } from "./options.js";
 import { Wiper } from "./wiper.js";
 
@@ -59,6 +59,8 @@ export class RedisSessions<D = DefaultData> {
   private readonly engine: SessionEngine;
   /** With `durableKill`: kills on their own connection, confirmed on the replicas. */
   private readonly durable: DurableKills | undefined;
+  /** The engine kills run through: the durable one, on its own connection, when configured. */
+  private readonly killer: SessionEngine;
   private readonly connection: Connection;
   private readonly watch: BlackHoleWatch;
   private readonly cache: SessionCache | undefined;
@@ -87,6 +89,7 @@ export class RedisSessions<D = DefaultData> {
       const engine = createEngine(layout, { ...config, client });
       this.durable = new DurableKills(engine, client, this.options.durableKill);
     }
+    this.killer = this.durable?.engine ?? this.engine;
     this.wiper = new Wiper(this.engine, this.options.wipe);
     this.wiper.start();
     this.cache = this.startCache();
@@ -174,6 +177,7 @@ export class RedisSessions<D = DefaultData> {
   /** Live sessions active within `deltaTime`, most recent first; with `limit`, one page. */
   soapp(params: DeltaParams & { limit?: undefined }): Promise<{ sessions: SessionWithToken<D>[] }>;
   soapp(params: DeltaParams & PageParams): Promise<SessionPage<D>>;
+  soapp(params: DeltaParams & Partial<PageParams>): Promise<Listing<D>>;
   soapp(params: DeltaParams & Partial<PageParams>) {
     return this.listings.soapp(params);
   }
@@ -181,6 +185,7 @@ export class RedisSessions<D = DefaultData> {
   /** The live sessions of one id; with `limit`, one page. */
   soid(params: IdParams & { limit?: undefined }): Promise<{ sessions: SessionWithToken<D>[] }>;
   soid(params: IdParams & PageParams): Promise<SessionPage<D>>;
+  soid(params: IdParams & Partial<PageParams>): Promise<Listing<D>>;
   soid(params: IdParams & Partial<PageParams>) {
     return this.listings.soid(params);
   }
@@ -246,11 +251,6 @@ export class RedisSessions<D = DefaultData> {
     await this.cache?.close((sub) => close(sub));
     await this.durable?.close();
     if (this.connection.owned) await close(this.redis);
-  }
-
-  /** The engine kills run through: the durable one, on its own connection, when configured. */
-  private get killer(): SessionEngine {
-    return this.durable?.engine ?? this.engine;
   }
 
   /** Adds `durable` to a kill's result when `durableKill` is on; v4's shape otherwise. */
