@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   RedisSessions,
@@ -14,6 +16,29 @@ class Clock {
 }
 
 const APP = "listing";
+
+/** Keys under a namespace on every master of the store's client (SCAN, never KEYS). */
+async function keyCount(store: RedisSessions, ns: string): Promise<number> {
+  const client = store.redis as unknown as { nodes?: (role: string) => Redis[] } & Redis;
+  const nodes = typeof client.nodes === "function" ? client.nodes("master") : [client];
+  let count = 0;
+  for (const node of nodes) {
+    let cursor = "0";
+    do {
+      const [next, keys] = await node.scan(cursor, "MATCH", `${ns}:*`, "COUNT", 1000);
+      cursor = next;
+      count += keys.length;
+    } while (cursor !== "0");
+  }
+  return count;
+}
+
+/** Entries in the Maps and Sets an object holds, two levels down (an engine's memory). */
+function heldEntries(value: unknown, depth = 2): number {
+  if (value instanceof Map || value instanceof Set) return value.size;
+  if (depth === 0 || typeof value !== "object" || value === null) return 0;
+  return Object.values(value).reduce<number>((sum, v) => sum + heldEntries(v, depth - 1), 0);
+}
 
 /** Byte order, as Redis orders members. */
 function bytes(a: string, b: string): number {
@@ -180,6 +205,43 @@ export function listingSuite(options: () => StoreOptions): void {
       expect(await dead.soapp({ app, deltaTime: 60, limit: "5" }).catch((e) => e.code)).toBe(
         "ERS_STORE_UNAVAILABLE",
       );
+    });
+  });
+
+  describe("requests that name nothing real", () => {
+    it("write no key and grow no memory, whatever app and token they name", async () => {
+      const { store } = open();
+      await store.create({ app: APP, id: "someone", ip: "1" });
+      const ns = store.options.namespace;
+      const engine = (store as unknown as { engine: unknown }).engine;
+      const keys = await keyCount(store, ns);
+      const held = heldEntries(engine);
+      const random = () => ({
+        app: `a${randomBytes(6).toString("hex")}`,
+        token: randomBytes(48)
+          .toString("base64")
+          .replace(/[^0-9A-Za-z]/g, "x")
+          .slice(0, 64),
+      });
+      for (let i = 0; i < 1000; i += 100) {
+        await Promise.all(
+          Array.from({ length: 100 }, () => store.get(random()).then((s) => expect(s).toBeNull())),
+        );
+      }
+      // The other calls an unauthenticated request can reach (through the REST server).
+      for (let i = 0; i < 20; i++) {
+        const { app, token } = random();
+        expect(await store.set({ app, token, d: { a: 1 } })).toBeNull();
+        expect(await store.kill({ app, token })).toEqual({ kill: 0 });
+        expect(await store.soid({ app, id: "x" })).toEqual({ sessions: [] });
+        expect(await store.soapp({ app, deltaTime: 60, limit: 10 })).toEqual({
+          sessions: [],
+          cursor: null,
+        });
+        expect(await store.activity({ app, deltaTime: 60 })).toEqual({ activity: 0 });
+      }
+      expect(await keyCount(store, ns)).toBe(keys);
+      expect(heldEntries(engine)).toBe(held);
     });
   });
 

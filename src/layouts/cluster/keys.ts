@@ -32,6 +32,9 @@ import { bucketTag } from "./slots.js";
  * score), which saves an index entry (about 180 bytes) per session.
  */
 
+/** Apps whose bucket tags are kept once computed. */
+const TAGS_KEPT = 1000;
+
 /** Most buckets: two base-62 characters. */
 export const MAX_BUCKETS = 62 * 62;
 /**
@@ -90,17 +93,28 @@ export class ClusterLayout {
 
   /** The hash tag of one bucket of an app, without braces. */
   tag(app: string, bucket: number): string {
-    let list = this.tags.get(app);
-    if (!list) {
-      list = [];
-      this.tags.set(app, list);
-    }
+    const list = this.tags.get(app);
+    if (!list) return bucketTag(app, bucket, this.buckets);
     let tag = list[bucket];
     if (tag === undefined) {
       tag = bucketTag(app, bucket, this.buckets);
       list[bucket] = tag;
     }
     return tag;
+  }
+
+  /**
+   * Keeps the tags of an app that has sessions (the registry confirmed it) once computed, for at
+   * most {@link TAGS_KEPT} apps; other apps' tags are computed on each use (about a
+   * microsecond), so requests naming random apps cost no memory.
+   */
+  keepTags(app: string): void {
+    if (this.tags.has(app)) return;
+    if (this.tags.size >= TAGS_KEPT) {
+      const oldest = this.tags.keys().next().value;
+      if (oldest !== undefined) this.tags.delete(oldest);
+    }
+    this.tags.set(app, []);
   }
 
   /** The prefix of every key of one bucket: `rs:{app:b:salt}:`. */

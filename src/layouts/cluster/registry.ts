@@ -83,6 +83,7 @@ export class BucketRegistry {
       if (oldest !== undefined) this.confirmed.delete(oldest);
     }
     this.confirmed.add(app);
+    this.layout.keepTags(app);
   }
 }
 
