@@ -36,7 +36,7 @@ export interface SessionEngine {
   /** A new token for the session that `token` names now (for rotate: same place, new name). */
   successor(app: string, token: string): string;
   create(app: string, token: string, session: NewSession): Promise<void>;
-  /** Reads a session, counts the read and refreshes its activity. */
+  /** Reads a session, counts the read and refreshes its activity (see `touchAfter`). */
   get(app: string, token: string): Promise<SessionReply | null>;
   /** Refreshes activity of live sessions without counting a read. */
   touch(app: string, tokens: readonly string[]): Promise<number>;
@@ -89,6 +89,8 @@ export interface EngineConfig {
   timeout: Milliseconds;
   /** Cluster layout: hash tags per app. */
   buckets: number;
+  /** Seconds of idleness before a read refreshes activity (0: every read, as redis-sessions). */
+  touchAfter?: number;
 }
 
 /**
@@ -104,8 +106,8 @@ export function createEngine(layout: "compat" | "cluster", config: EngineConfig)
       : undefined;
   const runner = new Runner(config.client, config.timeout, deadline);
   return layout === "compat"
-    ? new CompatEngine(runner, config.namespace, config.clock)
-    : new ClusterEngine(runner, config.namespace, config.buckets, config.clock);
+    ? new CompatEngine(runner, config.namespace, config.clock, config.touchAfter)
+    : new ClusterEngine(runner, config.namespace, config.buckets, config.clock, config.touchAfter);
 }
 
 /**

@@ -44,6 +44,16 @@ export interface StoreOptions extends ConnectionOptions {
    */
   maxDataKeys?: number | undefined;
   /**
+   * Seconds a session must have been idle before a read refreshes its activity (`la` and the
+   * `_sessions`, `_users` and expiry scores); `0` refreshes on every read, as redis-sessions
+   * does. Every read is still counted (`r`). A read that refreshes nothing costs Redis about
+   * half as much; the price: `activity`, `soapp` and `idle` lag by up to this many seconds, and
+   * an idle session may expire up to this many seconds earlier than `ttl` after its last read.
+   * Writes (`set`) always refresh.
+   * @default 0
+   */
+  touchAfter?: Seconds | undefined;
+  /**
    * Where "now" comes from, in unix seconds. By default Redis' own `TIME`, so every app server
    * shares one clock; pass `() => Date.now() / 1000` for redis-sessions' behaviour, or a fake
    * clock in tests.
@@ -91,6 +101,7 @@ export interface ResolvedStoreOptions {
   layout: "compat" | "cluster";
   buckets: number;
   durableKill: DurableKill | undefined;
+  touchAfter: Seconds;
 }
 
 /** Defaults, in one place. */
@@ -106,6 +117,7 @@ export const STORE_DEFAULTS = {
   layout: "compat",
   buckets: DEFAULT_BUCKETS,
   durableKill: { replicas: 1, timeout: 200 },
+  touchAfter: 0,
 } as const;
 
 function count(
@@ -184,5 +196,6 @@ export function resolveStoreOptions(options: StoreOptions): ResolvedStoreOptions
     layout,
     buckets: integerIn(options.buckets ?? STORE_DEFAULTS.buckets, "buckets", 1, MAX_BUCKETS),
     durableKill: durableKill(options.durableKill, timeout),
+    touchAfter: integerIn(options.touchAfter ?? 0, "touchAfter", 0, 31_536_000),
   };
 }

@@ -71,17 +71,13 @@ export class RedisSessions<D = DefaultData> {
   /** @throws {TypeError} when an option is invalid. */
   constructor(options: StoreOptions = {}) {
     this.options = Object.freeze(resolveStoreOptions(options));
-    const { clock, timeout, layout } = this.options;
+    const { clock, timeout, layout, namespace, buckets, touchAfter } = this.options;
     this.connection = connect(options, timeout);
     this.redis = this.connection.client;
     this.watch = new BlackHoleWatch(this.connection, timeout);
-    const config = {
-      namespace: this.options.namespace,
-      // "" makes the scripts read Redis' own TIME, one clock for every app server.
-      clock: clock ? () => String(Math.floor(clock())) : () => "",
-      timeout,
-      buckets: this.options.buckets,
-    };
+    // clock "" makes the scripts read Redis' own TIME, one clock for every app server.
+    const now = clock ? () => String(Math.floor(clock())) : () => "";
+    const config = { namespace, clock: now, timeout, buckets, touchAfter };
     this.engine = createEngine(layout, { ...config, client: this.redis });
     this.keys = this.engine.keys;
     if (this.options.durableKill) {

@@ -208,6 +208,43 @@ export function listingSuite(options: () => StoreOptions): void {
     });
   });
 
+  describe("touchAfter", () => {
+    it("counts every read but refreshes activity only after touchAfter seconds idle", async () => {
+      const clock = new Clock();
+      const store = new RedisSessions({
+        ...options(),
+        namespace: uniqueNamespace("ta"),
+        wipe: 0,
+        clock: clock.read,
+        touchAfter: 30,
+      });
+      stores.push(store);
+      const { token } = await store.create({ app: APP, id: "reader", ip: "1", ttl: 100 });
+      clock.now += 10;
+      expect(await store.get({ app: APP, token })).toMatchObject({ r: 1, idle: 10 });
+      clock.now += 15;
+      // The read 15 s ago moved nothing: idle counts from create, activity and soapp miss it.
+      expect(await store.get({ app: APP, token })).toMatchObject({ r: 2, idle: 25 });
+      expect(await store.activity({ app: APP, deltaTime: 20 })).toEqual({ activity: 0 });
+      expect((await store.soapp({ app: APP, deltaTime: 20 })).sessions).toEqual([]);
+      clock.now += 5;
+      // Idle 30: this read refreshes.
+      expect(await store.get({ app: APP, token })).toMatchObject({ r: 3, idle: 30 });
+      clock.now += 1;
+      expect(await store.get({ app: APP, token })).toMatchObject({ r: 4, idle: 1 });
+      expect(await store.activity({ app: APP, deltaTime: 10 })).toEqual({ activity: 1 });
+      // A write always refreshes.
+      clock.now += 2;
+      expect(await store.set({ app: APP, token, d: { a: 1 } })).toMatchObject({ idle: 3 });
+      clock.now += 1;
+      expect(await store.get({ app: APP, token })).toMatchObject({ r: 5, idle: 1 });
+      // An idle session expires ttl after the last access that refreshed it (the set), not
+      // after the last read (1 s later, which refreshed nothing).
+      clock.now += 100;
+      expect(await store.get({ app: APP, token })).toBeNull();
+    });
+  });
+
   describe("requests that name nothing real", () => {
     it("write no key and grow no memory, whatever app and token they name", async () => {
       const { store } = open();

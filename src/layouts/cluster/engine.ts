@@ -58,6 +58,8 @@ export class ClusterEngine implements SessionEngine {
     namespace: string,
     buckets: number,
     private readonly clock: () => string,
+    /** Seconds of idleness before a read refreshes activity (0: every read). */
+    private readonly touchAfter = 0,
   ) {
     this.layout = new ClusterLayout(namespace, buckets);
     this.channel = this.layout.cacheChannel();
@@ -90,7 +92,7 @@ export class ClusterEngine implements SessionEngine {
 
   async get(app: string, token: string): Promise<SessionReply | null> {
     const reply = await this.routed(app, token, (b) =>
-      this.run(scripts.getScript, this.tokenKeys(app, b, token), [token, 1]),
+      this.run(scripts.getScript, this.tokenKeys(app, b, token), [token, this.touchAfter]),
     );
     return (reply as SessionReply | null) ?? null;
   }
@@ -107,7 +109,8 @@ export class ClusterEngine implements SessionEngine {
           const keys = [...this.layout.indexes(app, b)];
           for (const t of list)
             keys.push(this.layout.session(app, b, t), this.layout.pointer(app, b, t));
-          const [n, ...rest] = (await this.run(scripts.touchScript, keys, list)) as [
+          const args = [this.touchAfter, ...list];
+          const [n, ...rest] = (await this.run(scripts.touchScript, keys, args)) as [
             number,
             ...string[],
           ];

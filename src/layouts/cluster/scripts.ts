@@ -111,8 +111,9 @@ return 1
 `);
 
 /*
- * get. KEYS: indexes, session, pointer. ARGV: clock, token, count ("1" counts the read and
- * refreshes activity). Returns the session as it was before this read, nil, or ">bucket:ttl".
+ * get. KEYS: indexes, session, pointer. ARGV: clock, token, touchAfter: the read is counted, and
+ * refreshes activity once the session has been idle that many seconds (0: every read).
+ * Returns the session as it was before this read, nil, or ">bucket:ttl".
  */
 export const getScript = new Script(`#!lua flags=allow-oom
 ${BUCKET}
@@ -120,27 +121,26 @@ local now = clock(ARGV[1])
 local key, token = KEYS[4], ARGV[2]
 local s = load(key, now)
 if not s then return moved(key, KEYS[5], true) end
-if ARGV[3] == '1' then
-  touch(key, s, now, token)
-  redis.call('HINCRBY', key, 'r', 1)
-end
+if s.idle >= tonumber(ARGV[3]) then touch(key, s, now, token) end
+redis.call('HINCRBY', key, 'r', 1)
 return reply(s, s.w, s.d)
 `);
 
 /*
  * touch: refreshes activity of many tokens of one bucket without counting a read.
- * KEYS: indexes, then session and pointer of each token. ARGV: clock, token...
- * Returns {touched, token, ">bucket:ttl", ...} for tokens that live in another bucket.
+ * KEYS: indexes, then session and pointer of each token. ARGV: clock, touchAfter (as get's),
+ * token... Returns {live, token, ">bucket:ttl", ...} for tokens that live in another bucket.
  */
 export const touchScript = new Script(`#!lua flags=allow-oom
 ${BUCKET}
 local now = clock(ARGV[1])
+local after = tonumber(ARGV[2])
 local out = { 0 }
-for i = 2, #ARGV do
-  local key, pointer = KEYS[2 * i], KEYS[2 * i + 1]
+for i = 3, #ARGV do
+  local key, pointer = KEYS[2 * i - 2], KEYS[2 * i - 1]
   local s = load(key, now)
   if s then
-    touch(key, s, now, ARGV[i])
+    if s.idle >= after then touch(key, s, now, ARGV[i]) end
     out[1] = out[1] + 1
   else
     local to = moved(key, pointer, true)

@@ -23,6 +23,8 @@ export class CompatEngine implements SessionEngine {
     private readonly runner: Runner,
     namespace: string,
     private readonly clock: () => string,
+    /** Seconds of idleness before a read refreshes activity (0: every read). */
+    private readonly touchAfter = 0,
   ) {
     this.keys = compatLayout(namespace);
     this.prefix = this.keys.prefix;
@@ -44,11 +46,12 @@ export class CompatEngine implements SessionEngine {
   }
 
   async get(app: string, token: string): Promise<SessionReply | null> {
-    return ((await this.run(scripts.getScript, [app, token, 1])) as SessionReply | null) ?? null;
+    const reply = await this.run(scripts.getScript, [app, token, this.touchAfter]);
+    return (reply as SessionReply | null) ?? null;
   }
 
   async touch(app: string, tokens: readonly string[]): Promise<number> {
-    return Number(await this.run(scripts.touchScript, [app, ...tokens]));
+    return Number(await this.run(scripts.touchScript, [app, this.touchAfter, ...tokens]));
   }
 
   async set(

@@ -93,7 +93,8 @@ return 1
 `);
 
 /*
- * get. ARGV: clock, ns, app, token, touch ("1" counts the read and refreshes activity).
+ * get. ARGV: clock, ns, app, token, touchAfter: the read is counted, and refreshes activity once
+ * the session has been idle that many seconds (0: every read, as redis-sessions).
  * Returns the session as it was before this read (redis-sessions returns r before HINCRBY).
  */
 export const getScript = new Script(`${COMMON}
@@ -103,29 +104,31 @@ local p = ns .. app .. ':'
 local key = p .. token
 local s = load(key, now)
 if not s then return nil end
-if ARGV[5] == '1' then
-  -- Redis refuses a script's first write when it is out of memory (or a read-only replica); the
-  -- read is then still served, only not counted. Once one write passed, the others are allowed.
-  local counted = redis.pcall('HINCRBY', key, 'r', 1)
-  if type(counted) == 'table' and counted.err then return reply(s, s.w, s.d) end
-  touch(key, s, now, p, ns, app, token)
-end
+-- Redis refuses a script's first write when it is out of memory (or a read-only replica); the
+-- read is then still served, only not counted. Once one write passed, the others are allowed.
+local counted = redis.pcall('HINCRBY', key, 'r', 1)
+if type(counted) == 'table' and counted.err then return reply(s, s.w, s.d) end
+if s.idle >= tonumber(ARGV[5]) then touch(key, s, now, p, ns, app, token) end
 return reply(s, s.w, s.d)
 `);
 
 /*
  * touch: refreshes activity for many tokens of one app without counting a read; used by the
- * cache so that users served from memory do not expire. ARGV: clock, ns, app, token...
+ * cache so that users served from memory do not expire. ARGV: clock, ns, app, touchAfter (as
+ * get's), token... Returns the number of live sessions among them.
  */
 export const touchScript = new Script(`${COMMON}
 local now = clock(ARGV[1])
-local ns, app = ARGV[2], ARGV[3]
+local ns, app, after = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local p = ns .. app .. ':'
 local n = 0
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local key = p .. ARGV[i]
   local s = load(key, now)
-  if s then touch(key, s, now, p, ns, app, ARGV[i]); n = n + 1 end
+  if s then
+    if s.idle >= after then touch(key, s, now, p, ns, app, ARGV[i]) end
+    n = n + 1
+  end
 end
 return n
 `);
