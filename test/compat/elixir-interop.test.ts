@@ -174,14 +174,14 @@ describe("one wipe for everyone (the port runs with wipe: 0)", () => {
     clock.now += 30; // 80 s after the start: every ttl-60 session is expired
     expect(await ours.wipe()).toBe(3);
     const keys = await namespaceKeys(raw, ns);
-    const expiries = await raw.zrange(`${ns}:SESSIONS`, 0, -1);
+    const expiries = await raw.zrange(`${ns}:SESSIONS`, "0", "-1");
     for (const token of dead) {
       expect(keys.filter((k) => k.includes(token))).toEqual([]);
       expect(expiries.filter((m) => m.includes(token))).toEqual([]);
     }
     // Every entry is in redis-sessions' format now: SESSIONS (la + ttl) and activity in seconds.
     for (const key of [`${ns}:SESSIONS`, `${ns}:${app}:_sessions`, `${ns}:${app}:_users`]) {
-      const s = await raw.zrange(key, 0, -1, "WITHSCORES");
+      const s = await raw.zrange(key, "0", "-1", "WITHSCORES");
       expect(s.length).toBeGreaterThan(0);
       for (let i = 1; i < s.length; i += 2) expect(Number(s[i]), key).toBeLessThan(1e11);
     }
@@ -213,7 +213,7 @@ describe("one wipe for everyone (the port runs with wipe: 0)", () => {
     expect(await ours.activity({ app, deltaTime: 60 })).toEqual({ activity: 1 });
     expect(await ours.wipe()).toBe(0);
     expect(await ours.activity({ app, deltaTime: 60 })).toEqual({ activity: 1 });
-    expect(await raw.zrange(`${ns}:${app}:_users`, 0, -1)).toEqual(["hank"]);
+    expect(await raw.zrange(`${ns}:${app}:_users`, "0", "-1")).toEqual(["hank"]);
   });
 });
 
