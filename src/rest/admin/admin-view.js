@@ -1,5 +1,5 @@
 // The dashboard's rendering, without data access: rows are built with textContent only (never
-// innerHTML), and the activity chart. admin.js loads data and calls these.
+// by parsing markup), and the activity chart. admin.js loads data and calls these.
 window.ersAdminView = (() => {
   function fmtIdle(s) {
     if (s < 60) return `${s} s`;
