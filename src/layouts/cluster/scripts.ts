@@ -244,16 +244,24 @@ ${BUCKET}
 local now = clock(ARGV[1])
 local channel, app, id = ARGV[2], ARGV[3], ARGV[4]
 local out = { 0, 0 }
+local hashes, sessions, uts = {}, {}, {}
 for i = 5, #ARGV do
   local token, key = ARGV[i], KEYS[i - 1]
-  if redis.call('ZSCORE', X, id .. '\\0' .. token) then
+  local ut = id .. '\\0' .. token
+  if redis.call('ZSCORE', X, ut) then
     out[#out + 1] = token
     local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
     if f[1] == id and alive(now, f[2], f[3]) then out[1] = out[1] + 1 end
-    if f[1] == id or not f[1] then redis.call('DEL', key) end
-    unindex(token, id)
+    if f[1] == id or not f[1] then hashes[#hashes + 1] = key end
+    sessions[#sessions + 1] = token .. ':' .. id
+    uts[#uts + 1] = ut
     redis.call('PUBLISH', channel, app .. ':' .. token)
   end
+end
+if #hashes > 0 then redis.call('DEL', unpack(hashes)) end
+if #uts > 0 then
+  redis.call('ZREM', S, unpack(sessions))
+  redis.call('ZREM', X, unpack(uts))
 end
 if hasTokens(id) then out[2] = 1 else redis.call('ZREM', U, id) end
 return out
@@ -316,25 +324,50 @@ return redis.call('ZCOUNT', index, now - tonumber(ARGV[2]), '+inf')
 `);
 
 /*
+ * Removes a batch of sessions and their index entries with one multi-key command each (what
+ * remove() does one by one): hashes, _sessions members, _ut members, then the ids left without a
+ * token leave _users. `gone` is a list of {key, token, id}; `members` the _sessions members.
+ */
+const REMOVE_BATCH = `
+local function removeAll(gone, members, channel, app)
+  local keys, uts, ids = {}, {}, {}
+  for _, g in ipairs(gone) do
+    keys[#keys + 1] = g[1]
+    uts[#uts + 1] = g[3] .. '\\0' .. g[2]
+    ids[g[3]] = true
+    redis.call('PUBLISH', channel, app .. ':' .. g[2])
+  end
+  if #keys > 0 then
+    redis.call('DEL', unpack(keys))
+    redis.call('ZREM', X, unpack(uts))
+  end
+  if #members > 0 then redis.call('ZREM', S, unpack(members)) end
+  for id in pairs(ids) do
+    if not hasTokens(id) then redis.call('ZREM', U, id) end
+  end
+end
+`;
+
+/*
  * killall, second step for one batch of _sessions members. KEYS: indexes, then the session of
  * each member. ARGV: clock, channel, app, member... Returns {killed, remaining}.
  */
 export const killallScript = new Script(`#!lua flags=allow-oom
-${BUCKET}
+${BUCKET}${REMOVE_BATCH}
 local now = clock(ARGV[1])
 local channel, app = ARGV[2], ARGV[3]
 local n = 0
+local gone, members = {}, {}
 for i = 4, #ARGV do
   local m, key = ARGV[i], KEYS[i]
   local token, id = string.sub(m, 1, 64), string.sub(m, 66)
   local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
   if f[1] == id and alive(now, f[2], f[3]) then n = n + 1 end
-  if f[1] == id or not f[1] then
-    remove(key, token, id, channel, app)
-  end
-  -- Always drop the member itself (even a malformed one), so every batch makes progress.
-  redis.call('ZREM', S, m)
+  if f[1] == id or not f[1] then gone[#gone + 1] = { key, token, id } end
+  -- Every member examined goes, even a malformed one, so every batch makes progress.
+  members[#members + 1] = m
 end
+removeAll(gone, members, channel, app)
 local remaining = redis.call('ZCARD', S)
 -- No session left: whatever the other indexes still hold is debris (freed off the main thread).
 if remaining == 0 then redis.call('UNLINK', U, X) end
@@ -348,28 +381,29 @@ return { n, remaining }
  * Returns {removed, examined}.
  */
 export const wipeScript = new Script(`#!lua flags=allow-oom
-${BUCKET}
+${BUCKET}${REMOVE_BATCH}
 local now = clock(ARGV[1])
 local channel, app = ARGV[2], ARGV[3]
-local removed = 0
+local gone, members = {}, {}
 for i = 4, #ARGV do
   local m, key = ARGV[i], KEYS[i]
   local token, id = string.sub(m, 1, 64), string.sub(m, 66)
   if #token ~= 64 or id == '' or string.sub(m, 65, 65) ~= ':' then
-    redis.call('ZREM', S, m)
+    members[#members + 1] = m
   else
     local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
     if f[1] == id and alive(now, f[2], f[3]) then
       -- alive: nothing to do
     elseif f[1] == id or not f[1] then
-      remove(key, token, id, channel, app)
-      removed = removed + 1
+      gone[#gone + 1] = { key, token, id }
+      members[#members + 1] = m
     else
-      redis.call('ZREM', S, m)
+      members[#members + 1] = m
     end
   end
 end
-return { removed, #ARGV - 3 }
+removeAll(gone, members, channel, app)
+return { #gone, #ARGV - 3 }
 `);
 
 /*
