@@ -23,6 +23,8 @@ import { Redis } from "ioredis";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisSessions, restSessions } from "../../src/index.js";
+import * as ks from "../../src/layouts/cluster/scripts.js";
+import * as cs from "../../src/layouts/compat/scripts.js";
 import { ClusterSide } from "../../src/migrate/cluster-side.js";
 import { CompatSide } from "../../src/migrate/compat-side.js";
 import { migrate } from "../../src/migrate/migrate.js";
@@ -99,9 +101,6 @@ async function usedMemory(raw: Redis): Promise<number> {
 
 type Entry = [number, number, number, string[]];
 const TOOL = /^(slowlog|info|dbsize|config|memory|flushall|ping|client)$/i;
-
-import * as ks from "../../src/layouts/cluster/scripts.js";
-import * as cs from "../../src/layouts/compat/scripts.js";
 
 const NAMES = new Map<string, string>();
 for (const [n, v] of [...Object.entries(cs), ...Object.entries(ks)])
