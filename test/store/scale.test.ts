@@ -67,7 +67,7 @@ async function startServer(): Promise<Server> {
   const args = [
     ...["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
     ...["--dir", dir, "--loglevel", "warning"],
-    ...["--slowlog-log-slower-than", "500", "--slowlog-max-len", "100000"],
+    ...["--slowlog-log-slower-than", "500", "--slowlog-max-len", "20000"],
   ];
   const bin = findRedisServer();
   const child: ChildProcess = FIFO
@@ -133,7 +133,7 @@ for (const layout of (process.env.SCALE_LAYOUT
       const t0 = performance.now();
       const result = await op();
       const ms = performance.now() - t0;
-      const log = ((await raw.slowlog("GET", 100_000)) as Entry[]).filter(
+      const log = ((await raw.slowlog("GET", 20_000)) as Entry[]).filter(
         (e) => !TOOL.test(String(e[3][0])),
       );
       const times = log.map((e) => e[2]).sort((a, b) => a - b);

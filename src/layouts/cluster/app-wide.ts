@@ -10,6 +10,8 @@ import * as scripts from "./scripts.js";
 export const BATCH = 100;
 /** Walk calls per bucket and wipe run. */
 const WIPE_MAX_BATCHES = 500;
+/** Buckets that killall and the wipe work on at a time. */
+const REMOVING_LANES = 4;
 /** Script rounds a paged soapp makes to fill one page (when many sessions are expired). */
 const PAGE_ROUNDS = 10;
 
@@ -122,7 +124,7 @@ export class AppWide {
   }
 
   async killall(app: string): Promise<number> {
-    const counts = await this.everyBucket((b) => this.killBucket(app, b));
+    const counts = await this.everyBucket((b) => this.killBucket(app, b), REMOVING_LANES);
     return counts.reduce((sum, n) => sum + n, 0);
   }
 
@@ -134,14 +136,33 @@ export class AppWide {
   async wipe(apps: readonly string[]): Promise<number> {
     let removed = 0;
     for (const app of apps) {
-      const counts = await this.everyBucket((b) => this.wipeBucket(app, b));
+      const counts = await this.everyBucket((b) => this.wipeBucket(app, b), REMOVING_LANES);
       removed += counts.reduce((sum, n) => sum + n, 0);
     }
     return removed;
   }
 
-  private everyBucket<T>(op: (bucket: number) => Promise<T>): Promise<T[]> {
-    return Promise.all(Array.from({ length: this.layout.buckets }, (_, b) => op(b)));
+  /**
+   * Runs `op` for every bucket, at most `parallel` at a time (all at once by default: a bucket's
+   * calls are short reads). Mass removals go a few buckets at a time: freeing memory from 60
+   * buckets at once made the allocator stall single commands for tens of ms (measured).
+   */
+  private async everyBucket<T>(
+    op: (bucket: number) => Promise<T>,
+    parallel = Infinity,
+  ): Promise<T[]> {
+    const out: T[] = new Array(this.layout.buckets);
+    let next = 0;
+    const lanes = Math.min(parallel, this.layout.buckets);
+    await Promise.all(
+      Array.from({ length: lanes }, async () => {
+        while (next < this.layout.buckets) {
+          const b = next++;
+          out[b] = await op(b);
+        }
+      }),
+    );
+    return out;
   }
 
   /** One bounded walk of a bucket's `_sessions` (see walkScript). */
