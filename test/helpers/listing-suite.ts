@@ -283,6 +283,17 @@ export function listingSuite(options: () => StoreOptions): void {
   });
 
   describe("per user, beyond one batch", () => {
+    it("the cache's activity refresh of many sessions goes in bounded calls and touches each", async () => {
+      const { store, clock } = open();
+      const tokens = await burst(store, 250, "t");
+      clock.now += 30;
+      const engine = (
+        store as unknown as { engine: { touch(a: string, t: string[]): Promise<number> } }
+      ).engine;
+      expect(await engine.touch(APP, tokens)).toBe(250);
+      expect(await store.activity({ app: APP, deltaTime: 10 })).toEqual({ activity: 250 });
+    });
+
     it("killsoid ends every session of a user, also those created while it runs", async () => {
       const { store } = open();
       const made = await Promise.all(

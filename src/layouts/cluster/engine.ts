@@ -7,7 +7,7 @@ import { type KillTarget, type NewSession, type SessionEngine, setArguments } fr
 import type { ListPage } from "../listing.js";
 import type { SessionReply } from "../reply.js";
 import type { Runner, Script, ScriptArg } from "../script.js";
-import { AppWide } from "./app-wide.js";
+import { AppWide, BATCH } from "./app-wide.js";
 import { ClusterLayout } from "./keys.js";
 import { AppScan, BucketRegistry } from "./registry.js";
 import * as scripts from "./scripts.js";
@@ -104,8 +104,15 @@ export class ClusterEngine implements SessionEngine {
     // Tokens that live elsewhere are touched once more, where their pointer says; no further.
     for (let round = 0; round < 2 && pending.size > 0; round++) {
       const moved = new Map<string, number>();
+      // Per bucket, in calls of at most BATCH tokens, however many the cache has queued.
+      const calls = [...pending].flatMap(([b, all]) =>
+        Array.from(
+          { length: Math.ceil(all.length / BATCH) },
+          (_, i) => [b, all.slice(i * BATCH, (i + 1) * BATCH)] as const,
+        ),
+      );
       await Promise.all(
-        [...pending].map(async ([b, list]) => {
+        calls.map(async ([b, list]) => {
           const keys = [...this.layout.indexes(app, b)];
           for (const t of list)
             keys.push(this.layout.session(app, b, t), this.layout.pointer(app, b, t));

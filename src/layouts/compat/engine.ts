@@ -5,7 +5,7 @@ import { type NewSession, type SessionEngine, setArguments } from "../engine.js"
 import type { ListPage } from "../listing.js";
 import type { SessionReply } from "../reply.js";
 import type { Runner, Script, ScriptArg } from "../script.js";
-import { CompatAppWide } from "./app-wide.js";
+import { CompatAppWide, PAGE_BATCH } from "./app-wide.js";
 import { compatLayout, type KeyLayout } from "./keys.js";
 import * as scripts from "./scripts.js";
 
@@ -50,8 +50,14 @@ export class CompatEngine implements SessionEngine {
     return (reply as SessionReply | null) ?? null;
   }
 
+  /** In calls of at most {@link PAGE_BATCH} tokens, however many the cache has queued. */
   async touch(app: string, tokens: readonly string[]): Promise<number> {
-    return Number(await this.run(scripts.touchScript, [app, this.touchAfter, ...tokens]));
+    let n = 0;
+    for (let i = 0; i < tokens.length; i += PAGE_BATCH) {
+      const chunk = tokens.slice(i, i + PAGE_BATCH);
+      n += Number(await this.run(scripts.touchScript, [app, this.touchAfter, ...chunk]));
+    }
+    return n;
   }
 
   async set(
