@@ -148,6 +148,28 @@ describe("sessions move both ways between this store and the Elixir port", () =>
   });
 });
 
+describe("redis-sessions 4 beside the port", () => {
+  it("reads, writes and kills its sessions, but counts them as active for ever and never wipes them", async () => {
+    const { clock, ours, v4, ex } = mixed();
+    const a = await ex.create({ app, id: "ivan", ip: "1", ttl: 60, d: { k: 1 } });
+    const b = await ex.create({ app, id: "judy", ip: "1", ttl: 60, d: { k: 2 } });
+    clock.now += 10;
+    expect(await v4.get({ app, token: a.token })).toMatchObject({ id: "ivan", d: { k: 1 } });
+    expect(await v4.set({ app, token: a.token, d: { k: 3 } })).toMatchObject({ d: { k: 3 } });
+    expect(await v4.kill({ app, token: a.token })).toEqual({ kill: 1 });
+    // judy's session expires untouched: v4 still counts her (milliseconds are above any now in
+    // seconds), its wiper leaves her; ours counts her no more and removes her.
+    clock.now += 600;
+    expect(await v4.activity({ app, deltaTime: 60 })).toEqual({ activity: 1 });
+    expect(await ours.activity({ app, deltaTime: 60 })).toEqual({ activity: 0 });
+    await v4._wipe();
+    expect(await ours.countSessions({ app, deltaTime: 100_000 })).toEqual({ count: 1 });
+    expect(await ours.wipe()).toBe(1);
+    expect(await v4.activity({ app, deltaTime: 60 })).toEqual({ activity: 0 });
+    expect(await ex.get({ app, token: b.token })).toBeNull();
+  });
+});
+
 describe("one wipe for everyone (the port runs with wipe: 0)", () => {
   it("keeps every live session of every client and removes every expired one", async () => {
     const { clock, ours, v4, ex, ns } = mixed();
