@@ -120,6 +120,9 @@ describe("sessions move both ways between this store and the Elixir port", () =>
     clock.now += 2;
     expect(await ex.get({ app, token: mine.token })).toMatchObject({ id: "bob", d: { v: 1 } });
     expect(await ex.set({ app, token: mine.token, d: { v: 2 } })).toMatchObject({ d: { v: 2 } });
+    const short = await ours.create({ app, id: "bob2", ip: "1", d: { v: 1 } });
+    expect(await ex.kill({ app, token: short.token })).toEqual({ kill: 1 });
+    expect(await ours.get({ app, token: short.token })).toBeNull();
     expect((await ex.soid({ app, id: "bob" })).sessions).toHaveLength(2);
     expect(await ex.killsoid({ app, id: "bob" })).toEqual({ kill: 2 });
     expect(await ours.soid({ app, id: "bob" })).toEqual({ sessions: [] });
@@ -140,6 +143,23 @@ describe("sessions move both ways between this store and the Elixir port", () =>
     expect((await namespaceKeys(raw, ns)).filter((k) => k.startsWith(`${ns}:${app}:`))).toEqual([]);
   });
 
+  it("the port ignores no_resave: its set gives our fixed-lifetime session a new idle timeout", async () => {
+    const { clock, ours, ex } = mixed();
+    const { token } = await ours.create({
+      app,
+      id: "nora",
+      ip: "1",
+      ttl: 100,
+      no_resave: true,
+      d: { v: 1 },
+    });
+    clock.now += 50;
+    await ex.set({ app, token, d: { v: 2 } });
+    clock.now += 70;
+    // 120 s after create: dead by no_resave's rule, alive after the port's set.
+    expect(await ours.get({ app, token })).toMatchObject({ no_resave: true, idle: 70, ttl: 30 });
+  });
+
   it("a port crash on our data (a set without d) changes nothing", async () => {
     const { ours, ex } = mixed();
     const { token } = await ours.create({ app, id: "gina", ip: "1" });
@@ -157,6 +177,15 @@ describe("redis-sessions 4 beside the port", () => {
     expect(await v4.get({ app, token: a.token })).toMatchObject({ id: "ivan", d: { k: 1 } });
     expect(await v4.set({ app, token: a.token, d: { k: 3 } })).toMatchObject({ d: { k: 3 } });
     expect(await v4.kill({ app, token: a.token })).toEqual({ kill: 1 });
+    const c = await ex.create({ app, id: "kim", ip: "1", ttl: 600 });
+    expect((await v4.soid({ app, id: "kim" })).sessions).toHaveLength(1);
+    expect(await v4.killsoid({ app, id: "kim" })).toEqual({ kill: 1 });
+    expect(await ex.get({ app, token: c.token })).toBeNull();
+    const d = await ex.create({ app, id: "lara", ip: "1", ttl: 600 });
+    const other = await ex.create({ app: "other", id: "lara", ip: "1", ttl: 600 });
+    expect(await v4.killall({ app: "other" })).toEqual({ kill: 1 });
+    expect(await ex.get({ app: "other", token: other.token })).toBeNull();
+    expect(await ex.kill({ app, token: d.token })).toEqual({ kill: 1 });
     // judy's session expires untouched: v4 still counts her (milliseconds are above any now in
     // seconds), its wiper leaves her; ours counts her no more and removes her.
     clock.now += 600;
