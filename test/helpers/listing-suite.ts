@@ -182,6 +182,7 @@ export function listingSuite(options: () => StoreOptions): void {
         ...options(),
         redis: "redis://127.0.0.1:1",
         cluster: undefined,
+        client: undefined,
         wipe: 0,
       });
       stores.push(dead);
