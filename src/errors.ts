@@ -33,6 +33,8 @@ const CATALOGUE = {
   ERS_EMPTY_D: ["invalidValue", 400],
   ERS_INVALID_D_VALUE: ["invalidValue", 400],
   ERS_INVALID_D_KEY: ["invalidValue", 400],
+  ERS_INVALID_LIMIT: ["invalidValue", 400],
+  ERS_INVALID_CURSOR: ["invalidValue", 400],
   ERS_D_TOO_LARGE: ["limitExceeded", 413],
   ERS_D_TOO_MANY_KEYS: ["limitExceeded", 413],
   ERS_TOKEN_COLLISION: ["invalidValue", 409],

@@ -49,9 +49,11 @@ export type {
   DeltaParams,
   IdParams,
   Milliseconds,
+  PageParams,
   Seconds,
   Session,
   SessionData,
+  SessionPage,
   SessionWithToken,
   TokenParams,
 } from "./types.js";

@@ -80,3 +80,21 @@ export interface IdParams {
   app: string;
   id: string | number;
 }
+
+/**
+ * The paged form of soapp and soid: at most `limit` sessions (1–1000) from where `cursor` (a
+ * previous page's) points; no cursor for the first page.
+ */
+export interface PageParams {
+  limit: number | string;
+  cursor?: string | null | undefined;
+}
+
+/**
+ * One page of a listing and the cursor to the next one; `cursor` is null after the last page.
+ * A page may hold fewer than `limit` sessions (expired ones are skipped) before the end.
+ */
+export interface SessionPage<D = DefaultData> {
+  sessions: SessionWithToken<D>[];
+  cursor: string | null;
+}

@@ -4,6 +4,7 @@ import type { DataEntry, DataLimits } from "../validate.js";
 import { ClusterEngine } from "./cluster/engine.js";
 import { CompatEngine } from "./compat/engine.js";
 import type { KeyLayout } from "./compat/keys.js";
+import type { ListPage } from "./listing.js";
 import type { SessionReply } from "./reply.js";
 import { Runner, type ScriptArg } from "./script.js";
 
@@ -35,7 +36,7 @@ export interface SessionEngine {
   /** A new token for the session that `token` names now (for rotate: same place, new name). */
   successor(app: string, token: string): string;
   create(app: string, token: string, session: NewSession): Promise<void>;
-  /** Reads a session, counts the read and refreshes its activity. */
+  /** Reads a session, counts the read and refreshes its activity (see `touchAfter`). */
   get(app: string, token: string): Promise<SessionReply | null>;
   /**
    * Refreshes activity of live sessions without counting a read. Resolves to the tokens that may
@@ -55,9 +56,21 @@ export interface SessionEngine {
   /** True if the session moved to `next`. */
   rotate(app: string, token: string, next: string): Promise<boolean>;
   activity(app: string, deltaTime: number): Promise<number>;
-  /** A flat list: token, session reply, token, session reply, … */
+  /** Sessions indexed as active within deltaTime (expired ones not yet wiped included). */
+  countSessions(app: string, deltaTime: number): Promise<number>;
+  /** Every session active within deltaTime, most recent first: token, reply, token, reply, … */
   soapp(app: string, deltaTime: number): Promise<unknown[]>;
+  /** One page of soapp, most recent first, and the cursor to the next one (null: the end). */
+  soappPage(
+    app: string,
+    deltaTime: number,
+    limit: number,
+    cursor: string | null,
+  ): Promise<ListPage>;
+  /** Every live session of one id: token, reply, … */
   soid(app: string, id: string): Promise<unknown[]>;
+  /** One page of soid. */
+  soidPage(app: string, id: string, limit: number, cursor: string | null): Promise<ListPage>;
   /** The live sessions ended and every token that was removed. */
   killsoid(app: string, id: string): Promise<{ kill: number; tokens: string[] }>;
   killall(app: string): Promise<number>;
@@ -81,6 +94,8 @@ export interface EngineConfig {
   timeout: Milliseconds;
   /** Cluster layout: hash tags per app. */
   buckets: number;
+  /** Seconds of idleness before a read refreshes activity (0: every read, as redis-sessions). */
+  touchAfter?: number;
 }
 
 /**
@@ -96,8 +111,8 @@ export function createEngine(layout: "compat" | "cluster", config: EngineConfig)
       : undefined;
   const runner = new Runner(config.client, config.timeout, deadline);
   return layout === "compat"
-    ? new CompatEngine(runner, config.namespace, config.clock)
-    : new ClusterEngine(runner, config.namespace, config.buckets, config.clock);
+    ? new CompatEngine(runner, config.namespace, config.clock, config.touchAfter)
+    : new ClusterEngine(runner, config.namespace, config.buckets, config.clock, config.touchAfter);
 }
 
 /**

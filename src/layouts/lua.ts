@@ -14,9 +14,17 @@ local function clock(arg)
   return tonumber(t[1])
 end
 
+-- A hash field another client wrote, as a number: tonumber also accepts "nan", which compares
+-- false with everything (an immortal session, a ZADD that fails); it reads as 0, as text does.
+local function num(v)
+  local n = tonumber(v)
+  if not n or n ~= n then return 0 end
+  return n
+end
+
 -- redis-sessions' rule: expired when ttl < now - la. A missing la counts as 0, so expired.
 local function alive(now, la, ttl)
-  return (tonumber(ttl) or 0) >= now - (tonumber(la) or 0)
+  return num(ttl) >= now - num(la)
 end
 `;
 
@@ -28,8 +36,8 @@ local FIELDS = {'id', 'r', 'w', 'ttl', 'd', 'la', 'ip', 'no_resave'}
 local function load(key, now)
   local f = redis.call('HMGET', key, unpack(FIELDS))
   if not f[1] then return nil end
-  local la = tonumber(f[6]) or 0
-  local ttl = tonumber(f[4]) or 0
+  local la = num(f[6])
+  local ttl = num(f[4])
   local idle = now - la
   if ttl < idle then return nil end
   local noresave = f[8] == '1'
@@ -38,12 +46,28 @@ local function load(key, now)
   return { id = f[1], r = f[2], w = f[3], d = f[5], ip = f[7], idle = idle,
            noresave = noresave, ttl = remaining }
 end
+
+-- Adds 1 to a counter (r, w) that another client may have left a non-integer ("1.5", "", "abc"):
+-- it then counts on from its whole part (0 for text). Returns the new count, or the error table of
+-- a refused write (out of memory, a read-only replica) as pcall gives it.
+local function increment(key, field, old)
+  local n = redis.pcall('HINCRBY', key, field, 1)
+  if type(n) ~= 'table' then return n end
+  if not (string.find(n.err, 'not an integer', 1, true) or string.find(n.err, 'overflow', 1, true)) then
+    return n
+  end
+  local base = math.floor(num(old))
+  if base < 0 or base >= 2^53 then base = 0 end
+  local set = redis.pcall('HSET', key, field, base + 1)
+  if type(set) == 'table' then return set end
+  return base + 1
+end
 `;
 
 /** `reply(s, w, d)`: the array a script returns for one session (decoded by reply.ts). */
 export const LUA_REPLY = `
 local function reply(s, w, d)
-  return { s.id, s.r, w, tostring(s.ttl), tostring(s.idle), s.ip or false,
+  return { s.id, s.r or '0', w or '0', tostring(s.ttl), tostring(s.idle), s.ip or false,
            s.noresave and 1 or 0, d or false }
 end
 `;

@@ -41,8 +41,8 @@ export function contextOf<D>(
   store: RedisSessions<D>,
   options: ResolvedMiddlewareOptions,
 ): SessionContext<D> {
-  const { clock, cachetime, timeout } = store.options;
-  const lifetime: LifetimeContext = { cachetime, timeoutMs: timeout };
+  const { clock, cachetime, timeout, touchAfter } = store.options;
+  const lifetime: LifetimeContext = { cachetime, timeoutMs: timeout, touchAfter };
   const now: () => Seconds = clock ? () => clock() : () => Date.now() / 1000;
   return { store, options, lifetime, now };
 }

@@ -26,6 +26,13 @@ import type { Seconds } from "../types.js";
  *
  * Sessions with `no_resave` expire at a fixed time: their cookie gets exactly the seconds left
  * (+1 for the whole-second clock) and is never refreshed.
+ *
+ * With the store's `touchAfter`, a read moves activity only when the session has been idle that
+ * long; Redis then keeps the session until `ttl` after the last read that moved it, earlier than
+ * after the last read, and the argument above holds unchanged for the reads that move it. A read
+ * that moved nothing needs no refresh: the cookie that covers the unchanged activity still
+ * covers it (`readMovedActivity`). With the cache, whose hits move activity later, every read is
+ * treated as one that may have moved it.
  */
 
 /** Allowance for Redis' whole-second clock plus 1 s of clock difference between app servers. */
@@ -39,6 +46,8 @@ export interface LifetimeContext {
   cachetime: Seconds;
   /** The store's command timeout in milliseconds (a cache refresh may land that late). */
   timeoutMs: number;
+  /** The store's `touchAfter` (0: every read moves activity). */
+  touchAfter?: Seconds;
 }
 
 /** The part of a session the rule reads. */
@@ -82,4 +91,14 @@ export function needsRefresh(session: SessionTimes, now: Seconds, ctx: LifetimeC
   const slack = CLOCK_ALLOWANCE + (ctx.cachetime > 0 ? ctx.cachetime + cacheDelay(ctx) : 0);
   const previous = now - session.idle - slack;
   return Math.floor(previous / window) < Math.floor(now / window);
+}
+
+/**
+ * False when a read of this session cannot have moved its activity in Redis: the store's
+ * `touchAfter` skips reads of sessions idle less than that (and there is no cache, whose hits
+ * move activity later). Such a read needs no cookie refresh.
+ */
+export function readMovedActivity(session: SessionTimes, ctx: LifetimeContext): boolean {
+  const after = ctx.touchAfter ?? 0;
+  return after === 0 || ctx.cachetime > 0 || session.idle >= after;
 }

@@ -7,6 +7,7 @@ import type { RedisSessions } from "../store/store.js";
 import type { DataPatch, DefaultData, Seconds, Session, SessionWithToken } from "../types.js";
 import { validApp, validData, validId, validTtl } from "../validate.js";
 import type { RequestSessionInit, SessionContext, UpsertOptions } from "./context.js";
+import { readMovedActivity } from "./cookie-lifetime.js";
 import type { TokenSource } from "./read-token.js";
 import type { SessionCookie } from "./session-cookie.js";
 
@@ -236,7 +237,7 @@ export class RequestSession<D = DefaultData> {
     }
     this.currentId = session.id;
     this.loadedAt = this.ctx.now();
-    this.roll(session);
+    if (readMovedActivity(session, this.ctx.lifetime)) this.roll(session);
     return session;
   }
 

@@ -76,9 +76,9 @@ export function mountAdmin(router: Router, { store, guard }: AdminOptions): void
     }
     sendStatic(res, "text/html", file("index.html"));
   });
-  router.get("/admin/admin.js", (_req, res) =>
-    sendStatic(res, "text/javascript", file("admin.js")),
-  );
+  for (const script of ["admin.js", "admin-view.js"]) {
+    router.get(`/admin/${script}`, (_req, res) => sendStatic(res, "text/javascript", file(script)));
+  }
   router.get("/admin/admin.css", (_req, res) => sendStatic(res, "text/css", file("admin.css")));
   router.get("/admin/api/apps", ...guard, (_req, res) => {
     listApps(store.redis, store.keys, MAX_APP_SCANS).then(

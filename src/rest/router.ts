@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import type { Request, RequestHandler, Router } from "express";
 import { clientIp } from "../client-ip.js";
@@ -11,6 +11,7 @@ import { apiKeyList, type Middleware, requireApiKey } from "./auth.js";
 import { notFound, sendError, sendJson, toErrorReply } from "./errors.js";
 import { mountObservability } from "./observe.js";
 import { checkOptions, storeOptionsOf } from "./options.js";
+import { page, param, query } from "./params.js";
 
 /** The parts of the `express` module (4 or 5) that the router is built with. */
 export interface ExpressLike {
@@ -77,17 +78,6 @@ function loadExpress(): ExpressLike {
       { cause: err },
     );
   }
-}
-
-function query(req: IncomingMessage): URLSearchParams {
-  // Parsed here rather than by the framework, so that Express 4's qs, Express 5's parser and
-  // Connect (none) all give the same strings.
-  return new URL(req.url ?? "/", "http://localhost").searchParams;
-}
-
-function param(req: Request, name: string): string {
-  const value: unknown = req.params[name];
-  return typeof value === "string" ? value : "";
 }
 
 type Handler = (req: Request, res: ServerResponse) => Promise<void>;
@@ -231,11 +221,26 @@ export function restSessions(options: RestSessionsOptions = {}): RestSessionsRou
   );
 
   router.get(
-    "/:app/soapp",
+    "/:app/count",
     ...guard,
     handle(async (req, res) => {
       const dt = query(req).get("dt") ?? undefined;
-      sendJson(res, 200, await store.soapp({ app: param(req, "app"), deltaTime: dt }));
+      sendJson(res, 200, await store.countSessions({ app: param(req, "app"), deltaTime: dt }));
+    }),
+  );
+
+  // With ?limit= (and ?cursor= from the previous page), one page: { sessions, cursor }.
+  router.get(
+    "/:app/soapp",
+    ...guard,
+    handle(async (req, res) => {
+      const q = query(req);
+      const app = param(req, "app");
+      sendJson(
+        res,
+        200,
+        await store.soapp({ app, deltaTime: q.get("dt") ?? undefined, ...page(q) }),
+      );
     }),
   );
 
@@ -243,7 +248,8 @@ export function restSessions(options: RestSessionsOptions = {}): RestSessionsRou
     "/:app/soid/:id",
     ...guard,
     handle(async (req, res) => {
-      sendJson(res, 200, await store.soid({ app: param(req, "app"), id: param(req, "id") }));
+      const [app, id] = [param(req, "app"), param(req, "id")];
+      sendJson(res, 200, await store.soid({ app, id, ...page(query(req)) }));
     }),
   );
 

@@ -46,6 +46,16 @@ export interface StoreOptions extends ConnectionOptions {
    */
   maxDataKeys?: number | undefined;
   /**
+   * Seconds a session must have been idle before a read refreshes its activity (`la` and the
+   * `_sessions`, `_users` and expiry scores); `0` refreshes on every read, as redis-sessions
+   * does. Every read is still counted (`r`). A read that refreshes nothing costs Redis about
+   * half as much; the price: `activity`, `soapp` and `idle` lag by up to this many seconds, and
+   * an idle session may expire up to this many seconds earlier than `ttl` after its last read.
+   * Writes (`set`) always refresh.
+   * @default 0
+   */
+  touchAfter?: Seconds | undefined;
+  /**
    * Where "now" comes from, in unix seconds. By default Redis' own `TIME`, so every app server
    * shares one clock; pass `() => Date.now() / 1000` for redis-sessions' behaviour, or a fake
    * clock in tests.
@@ -106,36 +116,41 @@ export interface ResolvedStoreOptions {
   layout: "compat" | "cluster";
   buckets: number;
   durableKill: DurableKill | undefined;
+  touchAfter: Seconds;
   openTelemetry: boolean;
   metricApps: number;
 }
 
-/** Every option of {@link StoreOptions}: any other key is refused, since a typo would be ignored. */
-export const STORE_OPTION_NAMES: ReadonlySet<string> = new Set([
-  "client",
-  "cluster",
-  "sentinels",
-  "name",
-  "redis",
-  "options",
-  "host",
-  "port",
-  "timeout",
-  "autoPipelining",
-  "namespace",
-  "wipe",
-  "cachetime",
-  "cachemax",
-  "cachemaxBytes",
-  "maxDataBytes",
-  "maxDataKeys",
-  "clock",
-  "layout",
-  "buckets",
-  "durableKill",
-  "openTelemetry",
-  "metricApps",
-] satisfies (keyof StoreOptions)[]);
+/** Every option of {@link StoreOptions} (a new one must be listed: the type says so). */
+const OPTIONS: Record<keyof StoreOptions, true> = {
+  client: true,
+  cluster: true,
+  sentinels: true,
+  name: true,
+  redis: true,
+  options: true,
+  host: true,
+  port: true,
+  timeout: true,
+  autoPipelining: true,
+  namespace: true,
+  wipe: true,
+  cachetime: true,
+  cachemax: true,
+  cachemaxBytes: true,
+  maxDataBytes: true,
+  maxDataKeys: true,
+  clock: true,
+  layout: true,
+  buckets: true,
+  durableKill: true,
+  touchAfter: true,
+  openTelemetry: true,
+  metricApps: true,
+};
+
+/** The store's option names: any other key is refused, since a typo would be ignored. */
+export const STORE_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(OPTIONS));
 
 const FOR_A_URL = 'use "redis" for a URL: { redis: "redis://host:6379" }';
 
@@ -184,6 +199,7 @@ export const STORE_DEFAULTS = {
   layout: "compat",
   buckets: DEFAULT_BUCKETS,
   durableKill: { replicas: 1, timeout: 200 },
+  touchAfter: 0,
   openTelemetry: true,
   metricApps: 0,
 } as const;
@@ -277,6 +293,7 @@ export function resolveStoreOptions(options: StoreOptions): ResolvedStoreOptions
     layout,
     buckets: integerIn(options.buckets ?? STORE_DEFAULTS.buckets, "buckets", 1, MAX_BUCKETS),
     durableKill: durableKill(options.durableKill, timeout),
+    touchAfter: integerIn(options.touchAfter ?? 0, "touchAfter", 0, 31_536_000),
     openTelemetry: flag(options.openTelemetry, "openTelemetry", STORE_DEFAULTS.openTelemetry),
     metricApps: integerIn(options.metricApps ?? STORE_DEFAULTS.metricApps, "metricApps", 0, 1000),
   };

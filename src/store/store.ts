@@ -1,7 +1,7 @@
 import type { RedisSessionsError } from "../errors.js";
 import type { KeyLayout } from "../layouts/compat/keys.js";
 import { createEngine, type KillTarget, type SessionEngine } from "../layouts/engine.js";
-import { toSession, toSessionList } from "../layouts/reply.js";
+import { toSession } from "../layouts/reply.js";
 import { toStoreError } from "../layouts/script.js";
 import { StoreTelemetry, telemetryOf } from "../observability/telemetry.js";
 import type { RedisClient } from "../redis-client.js";
@@ -11,7 +11,9 @@ import type {
   DefaultData,
   DeltaParams,
   IdParams,
+  PageParams,
   Session,
+  SessionPage,
   SessionWithToken,
   TokenParams,
 } from "../types.js";
@@ -19,29 +21,22 @@ import {
   serializeData,
   validApp,
   validData,
-  validDeltaTime,
   validId,
   validIp,
   validNoResave,
   validToken,
   validTtl,
 } from "../validate.js";
+import { isBranded, STORE_BRAND } from "./brand.js";
 import { type CacheStats, NO_CACHE_STATS, SessionCache } from "./cache.js";
 import { BlackHoleWatch, type Connection, close, connect } from "./connection.js";
 import { DurableKills } from "./durable.js";
+import { type Listing, Listings } from "./listing.js";
 import { type ResolvedStoreOptions, resolveStoreOptions, type StoreOptions } from "./options.js";
 import { Wiper } from "./wiper.js";
 
-const BRAND = Symbol.for("express-redis-sessions.store");
-
 /** True for a {@link RedisSessions}, even one from another copy of this package. */
-export function isRedisSessions(value: unknown): value is RedisSessions<never> {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    (value as Record<symbol, unknown>)[BRAND] === true
-  );
-}
+export const isRedisSessions = isBranded as (value: unknown) => value is RedisSessions<never>;
 
 /**
  * A session store with the API of redis-sessions 4.0.0 and its Redis data, byte for byte, so
@@ -69,24 +64,21 @@ export class RedisSessions<D = DefaultData> {
   private readonly watch: BlackHoleWatch;
   private readonly cache: SessionCache | undefined;
   private readonly wiper: Wiper;
+  private readonly listings: Listings<D>;
   private closed = false;
 
   /** @throws {TypeError} when an option is invalid. */
   constructor(options: StoreOptions = {}) {
     this.options = Object.freeze(resolveStoreOptions(options));
-    const { clock, timeout, layout } = this.options;
+    const { clock, timeout, layout, namespace, buckets, touchAfter } = this.options;
     this.connection = connect(options, timeout);
     this.redis = this.connection.client;
     // The cache's subscriber is as black-holed as the connection the watch drops.
     const reconnectSubscriber = () => this.cache?.reconnectSubscriber();
     this.watch = new BlackHoleWatch(this.connection, timeout, reconnectSubscriber);
-    const config = {
-      namespace: this.options.namespace,
-      // "" makes the scripts read Redis' own TIME, one clock for every app server.
-      clock: clock ? () => String(Math.floor(clock())) : () => "",
-      timeout,
-      buckets: this.options.buckets,
-    };
+    // clock "" makes the scripts read Redis' own TIME, one clock for every app server.
+    const now = clock ? () => String(Math.floor(clock())) : () => "";
+    const config = { namespace, clock: now, timeout, buckets, touchAfter };
     const telemetry = new StoreTelemetry(this, this.connection.target);
     this.engine = telemetry.wrap(createEngine(layout, { ...config, client: this.redis }));
     this.keys = this.engine.keys;
@@ -101,7 +93,8 @@ export class RedisSessions<D = DefaultData> {
     this.wiper = new Wiper(this.engine, this.options.wipe);
     this.wiper.start();
     this.cache = this.startCache();
-    Object.defineProperty(this, BRAND, { value: true });
+    this.listings = new Listings<D>(this.engine, (op) => this.call(op));
+    Object.defineProperty(this, STORE_BRAND, { value: true });
   }
 
   /** Creates a session for `id` and returns its new token. */
@@ -176,29 +169,35 @@ export class RedisSessions<D = DefaultData> {
   }
 
   /** The number of distinct ids active within the last `deltaTime` seconds. */
-  async activity(params: DeltaParams): Promise<{ activity: number }> {
-    const app = validApp(params?.app);
-    const dt = validDeltaTime(params?.deltaTime ?? params?.dt);
-    return { activity: await this.call(() => this.engine.activity(app, dt)) };
+  activity(params: DeltaParams): Promise<{ activity: number }> {
+    return this.listings.activity(params);
   }
 
-  /** The live sessions of an app active within `deltaTime` seconds, most recent first. */
-  async soapp(params: DeltaParams): Promise<{ sessions: SessionWithToken<D>[] }> {
-    const app = validApp(params?.app);
-    const dt = validDeltaTime(params?.deltaTime ?? params?.dt);
-    const reply = await this.call(() => this.engine.soapp(app, dt));
-    return { sessions: toSessionList<D>(reply) };
+  /** Live sessions active within `deltaTime`, most recent first; with `limit`, one page. */
+  soapp(params: DeltaParams & { limit?: undefined }): Promise<{ sessions: SessionWithToken<D>[] }>;
+  soapp(params: DeltaParams & PageParams): Promise<SessionPage<D>>;
+  soapp(params: DeltaParams & Partial<PageParams>): Promise<Listing<D>>;
+  soapp(params: DeltaParams & Partial<PageParams>) {
+    return this.listings.soapp(params);
   }
 
-  /** The live sessions of one id. */
-  async soid(params: IdParams): Promise<{ sessions: SessionWithToken<D>[] }> {
-    const app = validApp(params?.app);
-    const id = validId(params?.id);
-    const reply = await this.call(() => this.engine.soid(app, id));
-    return { sessions: toSessionList<D>(reply) };
+  /** The live sessions of one id; with `limit`, one page. */
+  soid(params: IdParams & { limit?: undefined }): Promise<{ sessions: SessionWithToken<D>[] }>;
+  soid(params: IdParams & PageParams): Promise<SessionPage<D>>;
+  soid(params: IdParams & Partial<PageParams>): Promise<Listing<D>>;
+  soid(params: IdParams & Partial<PageParams>) {
+    return this.listings.soid(params);
   }
 
-  /** Ends every session of one id at once ("log out everywhere"); counts the live ones. */
+  /** Sessions active within `deltaTime` (as soapp lists them, expired ones not yet wiped too). */
+  countSessions(params: DeltaParams): Promise<{ count: number }> {
+    return this.listings.countSessions(params);
+  }
+
+  /**
+   * Ends every session of one id ("log out everywhere"), sessions created meanwhile included,
+   * in bounded batches (not one atomic step; see the engines); counts the live ones.
+   */
   async killsoid(params: IdParams): Promise<{ kill: number; durable?: boolean }> {
     const app = validApp(params?.app);
     const id = validId(params?.id);

@@ -66,6 +66,16 @@ describe.skipIf(missing !== null)("admin dashboard in headless Chromium", () => 
     await store?.quit();
   });
 
+  it("shows only the login form before login", async () => {
+    await page.goto(`${server.url}/admin/`);
+    await page.locator("#login").waitFor({ state: "visible" });
+    // The header's app picker, Refresh and Log out appear only after a login (a stylesheet rule
+    // such as \`form { display: flex }\` must not override their \`hidden\` attribute).
+    for (const id of ["#app-form", "#refresh", "#logout", "#dashboard"]) {
+      expect(await page.isVisible(id), id).toBe(false);
+    }
+  });
+
   it("logs in with the key, sees a session made by the store, kills it and sees it gone", async () => {
     const { token } = await store.create({
       app: "shop",
@@ -116,6 +126,8 @@ describe.skipIf(missing !== null)("admin dashboard in headless Chromium", () => 
       "Kill",
     ]);
     expect(await page.locator("#sessions tbody tr").count()).toBe(6);
+    expect(await page.textContent("#count")).toBe("6 sessions");
+    expect(await page.isVisible("#sessions-pager")).toBe(false);
     expect(
       await Promise.all(["#act-60", "#act-600", "#act-3600"].map((id) => page.textContent(id))),
     ).toEqual(["3", "4", "5"]);
@@ -156,6 +168,49 @@ describe.skipIf(missing !== null)("admin dashboard in headless Chromium", () => 
     expect(failed).toEqual(["401 /admin/api/apps"]);
   });
 
+  it("pages through sessions 50 at a time and counts them, never asking for all", async () => {
+    const made = await Promise.all(
+      Array.from({ length: 120 }, (_, i) =>
+        store.create({ app: "shop", id: `p${i}`, ip: "192.0.2.7" }),
+      ),
+    );
+    const asked: string[] = [];
+    const listen = (r: { url(): string }) => {
+      const url = new URL(r.url());
+      if (url.pathname.endsWith("/soapp")) asked.push(url.search);
+    };
+    page.on("request", listen);
+    await page.click("#refresh");
+    await expect.poll(() => page.textContent("#count")).toBe("120 sessions");
+    const rows = page.locator("#sessions tbody tr");
+    await expect.poll(() => rows.count()).toBe(50);
+    expect(await page.textContent("#sessions-page")).toBe("1\u201350");
+    expect(await page.isDisabled("#sessions-newer")).toBe(true);
+    const seen = new Set<string>();
+    const collect = async () => {
+      for (const t of await rows.evaluateAll((trs) =>
+        trs.map((tr) => (tr as unknown as { dataset: { token: string } }).dataset.token),
+      ))
+        seen.add(t);
+    };
+    await collect();
+    await page.click("#sessions-older");
+    await expect.poll(() => page.textContent("#sessions-page")).toBe("51\u2013100");
+    await collect();
+    await page.click("#sessions-older");
+    await expect.poll(() => page.textContent("#sessions-page")).toBe("101\u2013120");
+    await collect();
+    expect(await page.isDisabled("#sessions-older")).toBe(true);
+    expect(seen).toEqual(new Set(made.map((m) => m.token)));
+    await page.click("#sessions-newer");
+    await expect.poll(() => page.textContent("#sessions-page")).toBe("51\u2013100");
+    page.off("request", listen);
+    // Every list request was a page of 50.
+    expect(asked.length).toBeGreaterThanOrEqual(4);
+    for (const q of asked) expect(new URLSearchParams(q).get("limit")).toBe("50");
+    await store.killall({ app: "shop" });
+  });
+
   it("keeps the key for the tab only and logs out", async () => {
     await page.reload();
     await page.locator("#dashboard").waitFor({ state: "visible" });
@@ -163,6 +218,26 @@ describe.skipIf(missing !== null)("admin dashboard in headless Chromium", () => 
     await page.locator("#login").waitFor({ state: "visible" });
     // A string, evaluated in the page: this file is type-checked without the DOM library.
     expect(await page.evaluate('sessionStorage.getItem("ers-admin-key")')).toBeNull();
+  });
+
+  it("asks which app to open when Redis holds several, and opens the one picked", async () => {
+    for (const app of ["blog", "forum"]) await store.create({ app, id: "frank", ip: "192.0.2.9" });
+    await page.evaluate("sessionStorage.clear()");
+    await page.reload();
+    await page.fill("#key", KEY);
+    await page.click("#login-form button");
+    // Not a blank page: the question is visible, next to the picker that answers it.
+    await expect.poll(() => page.isVisible("#app-form")).toBe(true);
+    await expect.poll(() => page.locator("text=Pick an app.").isVisible()).toBe(true);
+    expect(
+      await page
+        .locator("#app-list option")
+        .evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value)),
+    ).toEqual(["blog", "forum"]);
+    await page.fill("#app-input", "forum");
+    await page.click("#app-form button");
+    await page.locator("#sessions tbody tr").first().waitFor();
+    expect(await page.locator("#sessions tbody tr").count()).toBe(1);
   });
 });
 

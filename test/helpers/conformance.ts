@@ -11,6 +11,7 @@ import {
 } from "../../src/index.js";
 import { listApps } from "../../src/layouts/apps.js";
 import { uniqueNamespace } from "./context.js";
+import { listingSuite } from "./listing-suite.js";
 import { until } from "./wait.js";
 
 /** Where the conformance suite runs: the store options that reach it, and its masters. */
@@ -282,6 +283,8 @@ export function conformanceSuite(target: () => ConformanceTarget): void {
       expect(await a.get({ app: APP, token })).toBeNull();
     });
   });
+
+  listingSuite(() => target().options);
 }
 
 /** The number of CROSSSLOT errors the servers have answered since their stats were reset. */

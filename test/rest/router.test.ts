@@ -486,9 +486,11 @@ describe("admin dashboard files", () => {
     expect(page.headers["x-frame-options"]).toBe("DENY");
     expect(page.text).toContain('<script src="admin.js" defer></script>');
     expect(page.text).not.toMatch(/<script>|https?:\/\//);
-    const js = await request(app).get("/sessions/admin/admin.js").expect(200);
-    expect(js.headers["content-type"]).toMatch(/^text\/javascript/);
-    expect(js.text).not.toContain("innerHTML");
+    for (const script of ["admin.js", "admin-view.js"]) {
+      const js = await request(app).get(`/sessions/admin/${script}`).expect(200);
+      expect(js.headers["content-type"]).toMatch(/^text\/javascript/);
+      expect(js.text).not.toContain("innerHTML");
+    }
     await request(app).get("/sessions/admin/admin.css").expect(200).expect("content-type", /css/);
     await request(app).get("/sessions/admin/api/apps").expect(401);
     await request(app).put("/sessions/adminapp/create/u?ip=1.1.1.1").set("x-api-key", KEY);

@@ -354,6 +354,14 @@ describe("model-based: the store against an in-memory model, on a real Redis", (
   });
 
   it("random sequences (with concurrent steps) agree with the model; invariants hold", async () => {
+    await modelRuns(0, 12_000);
+  });
+
+  it("the same with touchAfter: reads refresh activity only after 30 s of idleness", async () => {
+    await modelRuns(30, 8_000);
+  });
+
+  async function modelRuns(touchAfter: number, ms: number): Promise<void> {
     const t0 = Date.now();
     let runs = 0;
     let steps = 0;
@@ -365,10 +373,16 @@ describe("model-based: the store against an in-memory model, on a real Redis", (
           runs++;
           await raw.flushdb();
           const clock = { now: START };
-          const opts = { redis: server.url, namespace: NS, wipe: 0, maxDataKeys: MAX_KEYS };
+          const opts = {
+            redis: server.url,
+            namespace: NS,
+            wipe: 0,
+            maxDataKeys: MAX_KEYS,
+            touchAfter,
+          };
           const a = new RedisSessions<Record<string, unknown>>({ ...opts, clock: () => clock.now });
           const b = new RedisSessions<Record<string, unknown>>({ ...opts, clock: () => clock.now });
-          const model = new SessionModel(START, MAX_KEYS);
+          const model = new SessionModel(START, MAX_KEYS, touchAfter);
           try {
             await fc.asyncModelRun(() => ({ model, real: { a, b, clock, s, raw } }), cmds);
             steps += [...cmds].length;
@@ -380,11 +394,11 @@ describe("model-based: the store against an in-memory model, on a real Redis", (
           }
         },
       ),
-      { numRuns: 400, interruptAfterTimeLimit: 12_000 },
+      { numRuns: 400, interruptAfterTimeLimit: ms },
     );
     console.log(
-      `[bound] model: runs=${runs} commands=${steps} ms=${Date.now() - t0} ${JSON.stringify(stats)}`,
+      `[bound] model (touchAfter ${touchAfter}): runs=${runs} commands=${steps} ms=${Date.now() - t0} ${JSON.stringify(stats)}`,
     );
-    expect(runs).toBeGreaterThan(50);
-  });
+    expect(runs).toBeGreaterThan(30);
+  }
 });

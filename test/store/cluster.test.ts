@@ -100,8 +100,8 @@ describe.skipIf(unsupported !== undefined)("a real Redis Cluster: 3 masters on l
       }
       const perMaster = await Promise.all(masters.map((m) => countKeys(m, `${namespace}:*`)));
       const sessions = perMaster.reduce((a, b) => a + b, 0);
-      // 10 000 hashes, 4 index keys per bucket, one registry key.
-      expect(sessions).toBe(10_000 + 4 * store.options.buckets + 1);
+      // 10 000 hashes, 3 index keys per bucket, one registry key.
+      expect(sessions).toBe(10_000 + 3 * store.options.buckets + 1);
       const mean = sessions / masters.length;
       const spread = Math.max(...perMaster.map((n) => Math.abs(n - mean) / mean));
       console.info(

@@ -67,7 +67,9 @@ describe("cluster layout: keys and tokens", () => {
   });
 
   it("every script declares each key it touches (KEYS only, flags on the shebang)", () => {
-    const allowed = new Set(["S", "U", "X", "E", "key", "nextKey", "pointer"]);
+    // Tables of keys (`hashes`, `keys`) are filled only from KEYS entries (checked below).
+    const allowed = new Set(["S", "U", "X", "index", "key", "nextKey", "pointer"]);
+    const tables = new Set(["unpack(hashes", "unpack(keys"]);
     const all = Object.entries(scripts).filter(([, s]) => s instanceof Script) as [
       string,
       Script,
@@ -81,12 +83,24 @@ describe("cluster layout: keys and tokens", () => {
         calls++;
         if (command === "TIME" || command === "PUBLISH") continue;
         expect(
-          first === undefined || allowed.has(first) || /^KEYS\[/.test(first ?? ""),
+          first === undefined ||
+            allowed.has(first) ||
+            tables.has(first) ||
+            /^KEYS\[/.test(first ?? ""),
           `${name}: ${m[0]}`,
         ).toBe(true);
       }
+      // What goes into the key tables: a `key` (bound to KEYS) or a gone session's first field.
+      for (const m of script.lua.matchAll(/(hashes|keys)\[#\1 \+ 1\] = ([\w[\]]+)/g)) {
+        expect(["key", "g[1]"], `${name}: ${m[0]}`).toContain(m[2]);
+      }
+      for (const m of script.lua.matchAll(/gone\[#gone \+ 1\] = \{ ([^,]+),/g)) {
+        expect(m[1], `${name}: ${m[0]}`).toBe("key");
+      }
       // The variables that name keys are only ever bound to KEYS.
-      for (const m of script.lua.matchAll(/local (key|nextKey|pointer)\b[^=\n]*= ([^\n]+)/g)) {
+      for (const m of script.lua.matchAll(
+        /local (key|nextKey|pointer|index)\b[^=\n]*= ([^\n]+)/g,
+      )) {
         expect(m[2]?.startsWith("KEYS["), `${name}: ${m[0]}`).toBe(true);
       }
     }

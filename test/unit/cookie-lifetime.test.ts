@@ -4,6 +4,7 @@ import {
   cookieMaxAge,
   type LifetimeContext,
   needsRefresh,
+  readMovedActivity,
   refreshWindow,
   type SessionTimes,
 } from "../../src/middleware/cookie-lifetime.js";
@@ -32,7 +33,12 @@ interface Outcome {
   requests: number;
 }
 
-/** Redis' view: whole seconds, alive while floor(now) - la <= ttl. */
+/**
+ * Redis' view: whole seconds, alive while floor(now) - la <= ttl. With the store's
+ * `touchAfter`, a read (or the cache's delayed refresh) moves `la` only when the session has
+ * been idle that long, and the middleware rolls the cookie only after reads that may have
+ * moved it (`readMovedActivity`), as request-session.ts does.
+ */
 function simulate(ttl: number, steps: Step[], ctx: LifetimeContext): Outcome {
   let t = 1_000_000.25;
   let la = Math.floor(t);
@@ -42,11 +48,16 @@ function simulate(ttl: number, steps: Step[], ctx: LifetimeContext): Outcome {
   let refreshes = 0;
   let requests = 0;
   const redisUntil = () => la + ttl + 1; // first instant at which Redis considers it expired
+  const after = ctx.touchAfter ?? 0;
+  const touch = (at: number) => {
+    const idle = Math.floor(at) - la;
+    if (idle <= ttl && idle >= after) la = Math.max(la, Math.floor(at));
+  };
   for (const step of steps) {
     const next = t + step.gap;
     // A delayed cache refresh lands in Redis before this request if it is due by then.
     if (pendingTouch !== null && pendingTouch <= next) {
-      if (Math.floor(pendingTouch) - la <= ttl) la = Math.max(la, Math.floor(pendingTouch));
+      touch(pendingTouch);
       pendingTouch = null;
     }
     if (redisUntil() > cookieExpires + 1e-9) return { safe: false, refreshes, requests };
@@ -61,18 +72,17 @@ function simulate(ttl: number, steps: Step[], ctx: LifetimeContext): Outcome {
       pendingTouch = Math.max(pendingTouch ?? 0, t + step.touchDelay);
     } else {
       idle = Math.floor(t) - la;
-      la = Math.floor(t);
+      touch(t);
       cache = { idle, filledAt: t };
     }
-    if (needsRefresh({ ttl, idle }, t + step.skew, ctx)) {
+    const rolls = readMovedActivity({ ttl, idle }, ctx);
+    if (rolls && needsRefresh({ ttl, idle }, t + step.skew, ctx)) {
       refreshes++;
       cookieExpires = t + cookieMaxAge({ ttl, idle }, ctx);
     }
     if (redisUntil() > cookieExpires + 1e-9) return { safe: false, refreshes, requests };
   }
-  if (pendingTouch !== null && Math.floor(pendingTouch) - la <= ttl) {
-    la = Math.max(la, Math.floor(pendingTouch));
-  }
+  if (pendingTouch !== null) touch(pendingTouch);
   return { safe: redisUntil() <= cookieExpires + 1e-9, refreshes, requests };
 }
 
@@ -135,6 +145,44 @@ describe("rolling cookie rule", () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it("never lets the cookie expire before the session with touchAfter, cache or not", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(10, 30, 100, 7200),
+        fc.constantFrom(0, 1, 5, 30),
+        fc.constantFrom(1, 2, 9, 60, 1000),
+        fc.array(fc.tuple(step(1, 6), fc.double({ min: 0, max: 1, noNaN: true })), {
+          maxLength: 300,
+        }),
+        (ttl, cachetime, touchAfter, pairs) => {
+          const ctx = { cachetime, timeoutMs: 1000, touchAfter };
+          const steps = pairs.map(([s, f]) => ({ ...s, gap: f ** 4 * ttl }));
+          expect(simulate(ttl, steps, ctx).safe).toBe(true);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it("with touchAfter, still one Set-Cookie per window: reads that moved nothing roll nothing", () => {
+    const ctx = { cachetime: 0, timeoutMs: 1000, touchAfter: 60 };
+    const steps = Array.from({ length: 3600 }, () => ({
+      gap: 4,
+      skew: 0,
+      hit: false,
+      touchDelay: 0,
+    }));
+    const out = simulate(7200, steps, ctx);
+    expect(out.safe).toBe(true);
+    expect(out.requests).toBe(3600);
+    // 20 windows of 720 s; a read just past a window's start moves nothing for up to 60 s.
+    expect(out.refreshes).toBeGreaterThanOrEqual(20);
+    expect(out.refreshes).toBeLessThanOrEqual(40);
+    expect(readMovedActivity({ ttl: 7200, idle: 59 }, ctx)).toBe(false);
+    expect(readMovedActivity({ ttl: 7200, idle: 60 }, ctx)).toBe(true);
+    expect(readMovedActivity({ ttl: 7200, idle: 0 }, { ...ctx, cachetime: 5 })).toBe(true);
   });
 
   it("covers a server whose clock is ahead just after a window starts", () => {

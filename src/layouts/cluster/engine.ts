@@ -2,16 +2,17 @@ import { errorOf } from "../../errors.js";
 import type { Milliseconds } from "../../types.js";
 import type { DataEntry, DataLimits } from "../../validate.js";
 import type { KeyLayout } from "../compat/keys.js";
+import { readAfter, readPosition } from "../cursor.js";
 import { type KillTarget, type NewSession, type SessionEngine, setArguments } from "../engine.js";
+import type { ListPage } from "../listing.js";
 import type { SessionReply } from "../reply.js";
 import type { Runner, Script, ScriptArg } from "../script.js";
-import { AppWide } from "./app-wide.js";
+import { AppWide, BATCH } from "./app-wide.js";
 import { ClusterLayout } from "./keys.js";
-import { BucketRegistry } from "./registry.js";
+import { AppScan, BucketRegistry } from "./registry.js";
 import * as scripts from "./scripts.js";
+import { UserWide } from "./user-wide.js";
 
-/** killsoid re-reads a user's tokens at most this often when sessions keep appearing. */
-const KILLSOID_ATTEMPTS = 10;
 /** Tokens whose session lives outside the bucket they route to, remembered for durableKill. */
 const HOMES_MAX = 10_000;
 
@@ -35,18 +36,21 @@ function byBucket(tokens: readonly string[], bucketOf: (t: string) => number) {
 }
 
 /**
- * The Redis Cluster layout (keys.ts) driven by the scripts in scripts.ts. Per-session and
- * per-user operations run in one bucket; app-wide ones are in app-wide.ts.
+ * The Redis Cluster layout (keys.ts) driven by the scripts in scripts.ts. Per-session
+ * operations run in one bucket, per-user ones too (user-wide.ts); app-wide ones are in
+ * app-wide.ts.
  *
- * There is no key listing all apps (it would be one hot key in one slot), so `wipe` cleans the
- * indexes of the apps this process has used; session hashes expire by themselves.
+ * There is no key listing all apps (it would be one hot key in one slot), so `wipe` finds apps by
+ * a bounded SCAN for their registry keys; session hashes expire by themselves.
  */
 export class ClusterEngine implements SessionEngine {
   readonly layout: ClusterLayout;
   readonly channel: string;
   readonly keys: KeyLayout;
   private readonly registry: BucketRegistry;
+  private readonly appScan: AppScan;
   private readonly appWide: AppWide;
+  private readonly userWide: UserWide;
   private readonly homes = new Map<string, number>();
 
   constructor(
@@ -54,12 +58,16 @@ export class ClusterEngine implements SessionEngine {
     namespace: string,
     buckets: number,
     private readonly clock: () => string,
+    /** Seconds of idleness before a read refreshes activity (0: every read). */
+    private readonly touchAfter = 0,
   ) {
     this.layout = new ClusterLayout(namespace, buckets);
     this.channel = this.layout.cacheChannel();
     this.keys = this.layout.view();
     this.registry = new BucketRegistry(runner, this.layout);
+    this.appScan = new AppScan(runner.client, this.layout);
     this.appWide = new AppWide(runner, this.layout, this.channel, clock);
+    this.userWide = new UserWide(runner, this.layout, this.channel, clock);
     // Builds the salt table now rather than on the first request.
     this.layout.tag("_", 0);
   }
@@ -84,40 +92,41 @@ export class ClusterEngine implements SessionEngine {
 
   async get(app: string, token: string): Promise<SessionReply | null> {
     const reply = await this.routed(app, token, (b) =>
-      this.run(scripts.getScript, this.tokenKeys(app, b, token), [token, 1]),
+      this.run(scripts.getScript, this.tokenKeys(app, b, token), [token, this.touchAfter]),
     );
     return (reply as SessionReply | null) ?? null;
   }
 
   async touch(app: string, tokens: readonly string[]): Promise<string[]> {
-    await this.registry.ready(app);
+    await this.registry.check(app);
     const missing: string[] = [];
     let pending = byBucket(tokens, (t) => this.layout.tokenBucket(t));
     // Tokens that live elsewhere are touched once more, where their pointer says; no further.
     for (let round = 0; round < 2 && pending.size > 0; round++) {
       const moved = new Map<string, number>();
+      // Per bucket, in calls of at most BATCH tokens, however many the cache has queued.
+      const calls = [...pending].flatMap(([b, all]) =>
+        Array.from(
+          { length: Math.ceil(all.length / BATCH) },
+          (_, i) => [b, all.slice(i * BATCH, (i + 1) * BATCH)] as const,
+        ),
+      );
       await Promise.all(
-        [...pending].map(async ([b, list]) => {
+        calls.map(async ([b, list]) => {
           const keys = [...this.layout.indexes(app, b)];
           for (const t of list)
             keys.push(this.layout.session(app, b, t), this.layout.pointer(app, b, t));
-          const [n, ...rest] = (await this.run(scripts.touchScript, keys, list)) as [
+          const args = [this.touchAfter, ...list];
+          const [, ...rest] = (await this.run(scripts.touchScript, keys, args)) as [
             number,
             ...unknown[],
           ];
           // Pairs: token and ">bucket:ttl" when it lives elsewhere, or a null for a missing one.
-          const listed = new Set<string>();
           for (let i = 0; i + 1 < rest.length; i += 2) {
             const token = String(rest[i]);
             const to = movedTo(rest[i + 1]);
-            listed.add(token);
             if (to && round === 0) moved.set(token, to.bucket);
             else missing.push(token);
-          }
-          // Scripts that list only moved tokens: a count that falls short leaves each unlisted
-          // token in doubt.
-          if (Number(n) + listed.size < list.length) {
-            for (const t of list) if (!listed.has(t)) missing.push(t);
           }
         }),
       );
@@ -147,7 +156,7 @@ export class ClusterEngine implements SessionEngine {
   }
 
   async rotate(app: string, token: string, next: string): Promise<boolean> {
-    await this.registry.ready(app);
+    await this.registry.check(app);
     const b = this.layout.tokenBucket(token);
     const args = [this.channel, app, token, next];
     const keysIn = (bucket: number) => [
@@ -172,52 +181,54 @@ export class ClusterEngine implements SessionEngine {
   }
 
   async activity(app: string, deltaTime: number): Promise<number> {
-    await this.registry.ready(app);
+    await this.registry.check(app);
     return this.appWide.activity(app, deltaTime);
   }
 
+  async countSessions(app: string, deltaTime: number): Promise<number> {
+    await this.registry.check(app);
+    return this.appWide.activity(app, deltaTime, "s");
+  }
+
   async soapp(app: string, deltaTime: number): Promise<unknown[]> {
-    await this.registry.ready(app);
+    await this.registry.check(app);
     return this.appWide.soapp(app, deltaTime);
   }
 
+  async soappPage(
+    app: string,
+    deltaTime: number,
+    limit: number,
+    cursor: string | null,
+  ): Promise<ListPage> {
+    readPosition(cursor); // a bad cursor fails before any Redis command
+    await this.registry.check(app);
+    return this.appWide.soappPage(app, deltaTime, limit, cursor);
+  }
+
   async soid(app: string, id: string): Promise<unknown[]> {
-    await this.registry.ready(app);
-    const b = this.layout.userBucket(id);
-    const tokens = (await this.runner.run(scripts.tokensScript, this.layout.indexes(app, b), [
-      id,
-    ])) as string[];
-    if (tokens.length === 0) return [];
-    return (await this.run(scripts.readScript, this.sessionKeys(app, b, tokens), [
-      id,
-      ...tokens,
-    ])) as unknown[];
+    await this.registry.check(app);
+    return this.userWide.soid(app, id);
+  }
+
+  async soidPage(app: string, id: string, limit: number, cursor: string | null): Promise<ListPage> {
+    readAfter(cursor); // a bad cursor fails before any Redis command
+    await this.registry.check(app);
+    return this.userWide.soidPage(app, id, limit, cursor);
   }
 
   async killsoid(app: string, id: string): Promise<{ kill: number; tokens: string[] }> {
-    await this.registry.ready(app);
-    const b = this.layout.userBucket(id);
-    for (let attempt = 0; attempt < KILLSOID_ATTEMPTS; attempt++) {
-      const tokens = (await this.runner.run(scripts.tokensScript, this.layout.indexes(app, b), [
-        id,
-      ])) as string[];
-      const [kill, ...killed] = (await this.run(
-        scripts.killsoidScript,
-        this.sessionKeys(app, b, tokens),
-        [this.channel, app, id, ...tokens],
-      )) as [number, ...string[]];
-      if (Number(kill) >= 0) return { kill: Number(kill), tokens: killed };
-    }
-    throw errorOf("ERS_STORE_BUSY", "killsoid: the sessions of this id kept changing; try again");
+    await this.registry.check(app);
+    return this.userWide.killsoid(app, id);
   }
 
   async killall(app: string): Promise<number> {
-    await this.registry.ready(app);
+    await this.registry.check(app);
     return this.appWide.killall(app);
   }
 
-  wipe(): Promise<number> {
-    return this.appWide.wipe(this.registry.apps());
+  async wipe(): Promise<number> {
+    return this.appWide.wipe(await this.appScan.next());
   }
 
   async takeLease(owner: string, ms: Milliseconds): Promise<boolean> {
@@ -244,11 +255,6 @@ export class ClusterEngine implements SessionEngine {
     return keys;
   }
 
-  /** The apps this process has used (what `wipe` cleans). */
-  usedApps(): string[] {
-    return this.registry.apps();
-  }
-
   /**
    * Runs `op` in the bucket the token routes to and, when the answer is that the session lives
    * in another bucket (a migrated token), once more there. Null when it is nowhere.
@@ -258,7 +264,7 @@ export class ClusterEngine implements SessionEngine {
     token: string,
     op: (bucket: number) => Promise<unknown>,
   ): Promise<unknown> {
-    await this.registry.ready(app);
+    await this.registry.check(app);
     const first = await op(this.layout.tokenBucket(token));
     const to = movedTo(first);
     if (!to) return first;
@@ -283,10 +289,6 @@ export class ClusterEngine implements SessionEngine {
       this.layout.session(app, b, token),
       this.layout.pointer(app, b, token),
     ];
-  }
-
-  private sessionKeys(app: string, b: number, tokens: readonly string[]): string[] {
-    return [...this.layout.indexes(app, b), ...tokens.map((t) => this.layout.session(app, b, t))];
   }
 
   /** Runs a script whose first argument is the clock. */

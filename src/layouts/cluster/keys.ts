@@ -13,7 +13,6 @@ import { bucketTag } from "./slots.js";
  * | `{ns}:{<tag>}:_sessions`            | zset   | `{token}:{id}` scored by last activity       |
  * | `{ns}:{<tag>}:_users`               | zset   | `{id}` scored by last activity               |
  * | `{ns}:{<tag>}:_ut`                  | zset   | `{id}\0{token}`, score 0: tokens of an id    |
- * | `{ns}:{<tag>}:_exp`                 | zset   | `{token}:{id}` scored by expiry              |
  * | `{ns}:{<tag>}:_lt:{token}`          | string | `{bucket}:{ttl}`: where a migrated token is  |
  * | `{ns}:{<app>}:_buckets`             | string | the app's bucket count (guards a change)     |
  *
@@ -27,8 +26,14 @@ import { bucketTag } from "./slots.js";
  * All sessions of one id live in the bucket `sha256(id) mod buckets`; a token's first two
  * characters name its bucket in base 62 (`[0-9A-Za-z]`), so a token is routed without a lookup.
  * The user index is a lexicographic zset rather than a set per id, so that `kill`, which learns
- * the id only from the session hash, can update it without touching an undeclared key.
+ * the id only from the session hash, can update it without touching an undeclared key. There
+ * is no expiry index: hashes expire by themselves, and the wipe finds the index entries they
+ * leave behind by walking `_sessions` from its least recent end (a session's activity is its
+ * score), which saves an index entry (about 180 bytes) per session.
  */
+
+/** Apps whose bucket tags are kept once computed. */
+const TAGS_KEPT = 1000;
 
 /** Most buckets: two base-62 characters. */
 export const MAX_BUCKETS = 62 * 62;
@@ -88,17 +93,28 @@ export class ClusterLayout {
 
   /** The hash tag of one bucket of an app, without braces. */
   tag(app: string, bucket: number): string {
-    let list = this.tags.get(app);
-    if (!list) {
-      list = [];
-      this.tags.set(app, list);
-    }
+    const list = this.tags.get(app);
+    if (!list) return bucketTag(app, bucket, this.buckets);
     let tag = list[bucket];
     if (tag === undefined) {
       tag = bucketTag(app, bucket, this.buckets);
       list[bucket] = tag;
     }
     return tag;
+  }
+
+  /**
+   * Keeps the tags of an app that has sessions (the registry confirmed it) once computed, for at
+   * most {@link TAGS_KEPT} apps; other apps' tags are computed on each use (about a
+   * microsecond), so requests naming random apps cost no memory.
+   */
+  keepTags(app: string): void {
+    if (this.tags.has(app)) return;
+    if (this.tags.size >= TAGS_KEPT) {
+      const oldest = this.tags.keys().next().value;
+      if (oldest !== undefined) this.tags.delete(oldest);
+    }
+    this.tags.set(app, []);
   }
 
   /** The prefix of every key of one bucket: `rs:{app:b:salt}:`. */
@@ -114,10 +130,10 @@ export class ClusterLayout {
     return `${this.bucketPrefix(app, bucket)}_lt:${token}`;
   }
 
-  /** The index keys of a bucket, in the order scripts take them: sessions, users, ut, exp. */
-  indexes(app: string, bucket: number): [string, string, string, string] {
+  /** The index keys of a bucket, in the order scripts take them: sessions, users, ut. */
+  indexes(app: string, bucket: number): [string, string, string] {
     const p = this.bucketPrefix(app, bucket);
-    return [`${p}_sessions`, `${p}_users`, `${p}_ut`, `${p}_exp`];
+    return [`${p}_sessions`, `${p}_users`, `${p}_ut`];
   }
 
   /** The app's registry key: its bucket count, also what tools SCAN for to list apps. */

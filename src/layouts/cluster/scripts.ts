@@ -1,5 +1,6 @@
 import { LUA_CLOCK, LUA_CREATE, LUA_IMPORT, LUA_LOAD, LUA_MERGE, LUA_REPLY } from "../lua.js";
 import { Script } from "../script.js";
+import { LUA_WALK } from "../walk-scripts.js";
 
 /*
  * The cluster layout's scripts (keys.ts). Each one runs in one bucket and declares
@@ -9,30 +10,44 @@ import { Script } from "../script.js";
  * only shrink memory or rewrite fields in place (get's touch, kill, wipe).
  *
  * A script that must find sessions through an index first (killsoid, soid, soapp, killall,
- * wipe) runs in two steps: a read of the index, then a script that declares the hashes found.
- * killsoid's second step re-reads the index and answers "again" when it changed, so its effect
- * is still atomic: every session of the id that exists when it runs is killed.
+ * wipe) runs in two steps: a bounded read of the index, then a script that declares the hashes
+ * found. Each step handles a bounded batch; the engine repeats them.
  *
- * KEYS[1..4] are always the bucket's indexes: _sessions, _users, _ut, _exp (see the layout).
+ * KEYS[1..3] are always the bucket's indexes: _sessions, _users, _ut (see the layout).
  */
 
 const BUCKET = `${LUA_CLOCK}${LUA_LOAD}${LUA_REPLY}${LUA_CREATE}${LUA_IMPORT}
-local S, U, X, E = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local S, U, X = KEYS[1], KEYS[2], KEYS[3]
 
 -- _ut members are id, NUL, token. A token is 64 characters, so a member belongs to id exactly
--- when it is in id's range and #id + 65 bytes long (an id may itself contain a NUL).
-local function tokensOf(id)
+-- when it is in id's range and #id + 65 bytes long (an id may itself contain a NUL). Up to n
+-- tokens of id past the token prefix after ("" for the first), and whether more may follow.
+local function tokensOf(id, after, n)
   local out, size = {}, #id + 65
-  for _, m in ipairs(redis.call('ZRANGEBYLEX', X, '[' .. id .. '\\0', '(' .. id .. '\\1')) do
+  local from = '[' .. id .. '\\0'
+  -- Tokens are alphanumeric: every token that starts with the prefix sorts before prefix .. 0xff.
+  if after ~= '' then from = '(' .. id .. '\\0' .. after .. '\\255' end
+  local got = redis.call('ZRANGE', X, from, '(' .. id .. '\\1', 'BYLEX', 'LIMIT', 0, n)
+  for _, m in ipairs(got) do
     if #m == size then out[#out + 1] = string.sub(m, -64) end
   end
-  return out
+  local last = got[#got]
+  return out, #got == n and string.sub(last, #id + 2, #id + 17) or nil
+end
+
+-- Whether id still has a token here (members of other ids that start with id and a NUL are
+-- skipped, up to a bound).
+local function hasTokens(id)
+  local tokens, more = tokensOf(id, '', 100)
+  for _ = 1, 10 do
+    if #tokens > 0 or not more then break end
+    tokens, more = tokensOf(id, more, 100)
+  end
+  return #tokens > 0
 end
 
 local function unindex(token, id)
-  local tid = token .. ':' .. id
-  redis.call('ZREM', S, tid)
-  redis.call('ZREM', E, tid)
+  redis.call('ZREM', S, token .. ':' .. id)
   redis.call('ZREM', X, id .. '\\0' .. token)
 end
 
@@ -40,7 +55,7 @@ end
 local function remove(key, token, id, channel, app)
   redis.call('DEL', key)
   unindex(token, id)
-  if #tokensOf(id) == 0 then redis.call('ZREM', U, id) end
+  if not hasTokens(id) then redis.call('ZREM', U, id) end
   redis.call('PUBLISH', channel, app .. ':' .. token)
 end
 
@@ -51,7 +66,6 @@ local function touch(key, s, now, token)
   local tid = token .. ':' .. s.id
   redis.call('ZADD', S, now, tid)
   redis.call('ZADD', U, now, s.id)
-  redis.call('ZADD', E, now + s.ttl, tid)
   if s.idle > 0 then
     if s.noresave then
       redis.call('HSET', key, 'la', now, 'ttl', s.ttl)
@@ -84,14 +98,12 @@ end
 export const createScript = new Script(`#!lua
 ${BUCKET}
 local now = clock(ARGV[1])
-local key, token, id = KEYS[5], ARGV[2], ARGV[3]
+local key, token, id = KEYS[4], ARGV[2], ARGV[3]
 local done = existing(key, id)
 if done then return done end
 local ttl = tonumber(ARGV[5])
-local tid = token .. ':' .. id
-redis.call('ZADD', S, now, tid)
+redis.call('ZADD', S, now, token .. ':' .. id)
 redis.call('ZADD', U, now, id)
-redis.call('ZADD', E, now + ttl, tid)
 redis.call('ZADD', X, 0, id .. '\\0' .. token)
 redis.call('HSET', key, unpack(newFields(id, ARGV[4], now, ARGV[5], ARGV[6], ARGV[7])))
 redis.call('EXPIRE', key, ttl + 1)
@@ -99,43 +111,43 @@ return 1
 `);
 
 /*
- * get. KEYS: indexes, session, pointer. ARGV: clock, token, count ("1" counts the read and
- * refreshes activity). Returns the session as it was before this read, nil, or ">bucket:ttl".
+ * get. KEYS: indexes, session, pointer. ARGV: clock, token, touchAfter: the read is counted, and
+ * refreshes activity once the session has been idle that many seconds (0: every read).
+ * Returns the session as it was before this read, nil, or ">bucket:ttl".
  */
 export const getScript = new Script(`#!lua flags=allow-oom
 ${BUCKET}
 local now = clock(ARGV[1])
-local key, token = KEYS[5], ARGV[2]
+local key, token = KEYS[4], ARGV[2]
 local s = load(key, now)
-if not s then return moved(key, KEYS[6], true) end
-if ARGV[3] == '1' then
-  touch(key, s, now, token)
-  redis.call('HINCRBY', key, 'r', 1)
-end
+if not s then return moved(key, KEYS[5], true) end
+if s.idle >= tonumber(ARGV[3]) then touch(key, s, now, token) end
+local counted = increment(key, 'r', s.r)
+if type(counted) == 'table' then return redis.error_reply(counted.err) end
 return reply(s, s.w, s.d)
 `);
 
 /*
  * touch: refreshes activity of many tokens of one bucket without counting a read.
- * KEYS: indexes, then session and pointer of each token. ARGV: clock, token...
- * Returns {touched, token, ">bucket:ttl", ...} for tokens that live in another bucket.
+ * KEYS: indexes, then session and pointer of each token. ARGV: clock, touchAfter (as get's),
+ * token... Returns {live, then token, ">bucket:ttl" (lives in another bucket) or false (gone)...}.
  */
 export const touchScript = new Script(`#!lua flags=allow-oom
 ${BUCKET}
 local now = clock(ARGV[1])
+local after = tonumber(ARGV[2])
 local out = { 0 }
-for i = 2, #ARGV do
-  local key, pointer = KEYS[2 * i + 1], KEYS[2 * i + 2]
+for i = 3, #ARGV do
+  local key, pointer = KEYS[2 * i - 2], KEYS[2 * i - 1]
   local s = load(key, now)
   if s then
-    touch(key, s, now, ARGV[i])
+    if s.idle >= after then touch(key, s, now, ARGV[i]) end
     out[1] = out[1] + 1
   else
     local to = moved(key, pointer, true)
-    if to then
-      out[#out + 1] = ARGV[i]
-      out[#out + 1] = to.ok
-    end
+    out[#out + 1] = ARGV[i]
+    -- ">bucket:ttl" when it lives elsewhere; false (a null reply) when it is gone.
+    out[#out + 1] = to and to.ok or false
   end
 end
 return out
@@ -149,13 +161,14 @@ return out
 export const setScript = new Script(`#!lua
 ${BUCKET}${LUA_MERGE}
 local now = clock(ARGV[1])
-local key, channel, app, token = KEYS[5], ARGV[2], ARGV[3], ARGV[4]
+local key, channel, app, token = KEYS[4], ARGV[2], ARGV[3], ARGV[4]
 local s = load(key, now)
-if not s then return moved(key, KEYS[6], true) end
+if not s then return moved(key, KEYS[5], true) end
 local d, err = merge(s.d, 7, tonumber(ARGV[5]), tonumber(ARGV[6]))
 if err then return redis.error_reply(err) end
 touch(key, s, now, token)
-local w = redis.call('HINCRBY', key, 'w', 1)
+local w = increment(key, 'w', s.w)
+if type(w) == 'table' then return redis.error_reply(w.err) end
 if d then redis.call('HSET', key, 'd', d) else redis.call('HDEL', key, 'd') end
 redis.call('PUBLISH', channel, app .. ':' .. token)
 return reply(s, tostring(w), d)
@@ -168,10 +181,10 @@ return reply(s, tostring(w), d)
 export const killScript = new Script(`#!lua flags=allow-oom
 ${BUCKET}
 local now = clock(ARGV[1])
-local key, channel, app, token = KEYS[5], ARGV[2], ARGV[3], ARGV[4]
+local key, channel, app, token = KEYS[4], ARGV[2], ARGV[3], ARGV[4]
 local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
 if not f[1] then
-  local to = moved(key, KEYS[6], false)
+  local to = moved(key, KEYS[5], false)
   if to then return to end
   redis.call('DEL', key)
   return 0
@@ -189,10 +202,10 @@ return 0
 export const rotateScript = new Script(`#!lua
 ${BUCKET}
 local now = clock(ARGV[1])
-local key, nextKey = KEYS[5], KEYS[6]
+local key, nextKey = KEYS[4], KEYS[5]
 local channel, app, token, next = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local s = load(key, now)
-if not s then return moved(key, KEYS[7], true) or 0 end
+if not s then return moved(key, KEYS[6], true) or 0 end
 if redis.call('EXISTS', nextKey) == 1 then
   return redis.error_reply('ERS_TOKEN_COLLISION token already in use')
 end
@@ -200,49 +213,58 @@ local fields = {'id', s.id, 'r', s.r or 1, 'w', s.w or 1, 'ip', s.ip or '', 'la'
 if s.d then fields[#fields + 1] = 'd'; fields[#fields + 1] = s.d end
 if s.noresave then fields[#fields + 1] = 'no_resave'; fields[#fields + 1] = 1 end
 remove(key, token, s.id, channel, app)
-local tid = next .. ':' .. s.id
 redis.call('HSET', nextKey, unpack(fields))
 redis.call('EXPIRE', nextKey, s.ttl + 1)
-redis.call('ZADD', S, now, tid)
+redis.call('ZADD', S, now, next .. ':' .. s.id)
 redis.call('ZADD', U, now, s.id)
-redis.call('ZADD', E, now + s.ttl, tid)
 redis.call('ZADD', X, 0, s.id .. '\\0' .. next)
 return 1
 `);
 
-/* The tokens of one id in a bucket (the first step of soid and killsoid). KEYS: indexes. ARGV: id. */
+/*
+ * Up to count tokens of one id in a bucket, past a token prefix (the first step of soid and
+ * killsoid). KEYS: indexes. ARGV: id, after (hex, "" for the start), count.
+ * Returns {where to go on (hex) or false at the end, token...}.
+ */
 export const tokensScript = new Script(`#!lua flags=no-writes
-${BUCKET}
-return tokensOf(ARGV[1])
+${BUCKET}${LUA_WALK}
+local tokens, more = tokensOf(ARGV[1], unhex(ARGV[2]), tonumber(ARGV[3]))
+local out = { more and hex(more) or false }
+for _, t in ipairs(tokens) do out[#out + 1] = t end
+return out
 `);
 
 /*
- * killsoid, second step. KEYS: indexes, the session of each token. ARGV: clock, channel, app,
- * id, token... Returns {-1} when the id's tokens are no longer exactly these (the caller reads
- * them again), else {live sessions killed, token...}.
+ * killsoid, second step for one batch of tokens. KEYS: indexes, the session of each token.
+ * ARGV: clock, channel, app, id, token... Tokens that no longer belong to the id are left alone.
+ * Returns {live sessions killed, 1 if the id has tokens left else 0, token killed...}; once none
+ * is left the id leaves _users.
  */
 export const killsoidScript = new Script(`#!lua flags=allow-oom
 ${BUCKET}
 local now = clock(ARGV[1])
 local channel, app, id = ARGV[2], ARGV[3], ARGV[4]
-local current = tokensOf(id)
-if #current ~= #ARGV - 4 then return { -1 } end
-local given = {}
-for i = 5, #ARGV do given[ARGV[i]] = true end
-for _, token in ipairs(current) do
-  if not given[token] then return { -1 } end
-end
-local out = { 0 }
+local out = { 0, 0 }
+local hashes, sessions, uts = {}, {}, {}
 for i = 5, #ARGV do
-  local token, key = ARGV[i], KEYS[i]
-  out[#out + 1] = token
-  local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
-  if f[1] == id and alive(now, f[2], f[3]) then out[1] = out[1] + 1 end
-  if f[1] == id or not f[1] then redis.call('DEL', key) end
-  unindex(token, id)
-  redis.call('PUBLISH', channel, app .. ':' .. token)
+  local token, key = ARGV[i], KEYS[i - 1]
+  local ut = id .. '\\0' .. token
+  if redis.call('ZSCORE', X, ut) then
+    out[#out + 1] = token
+    local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
+    if f[1] == id and alive(now, f[2], f[3]) then out[1] = out[1] + 1 end
+    if f[1] == id or not f[1] then hashes[#hashes + 1] = key end
+    sessions[#sessions + 1] = token .. ':' .. id
+    uts[#uts + 1] = ut
+    redis.call('PUBLISH', channel, app .. ':' .. token)
+  end
 end
-redis.call('ZREM', U, id)
+if #hashes > 0 then redis.call('DEL', unpack(hashes)) end
+if #uts > 0 then
+  redis.call('ZREM', S, unpack(sessions))
+  redis.call('ZREM', X, unpack(uts))
+end
+if hasTokens(id) then out[2] = 1 else redis.call('ZREM', U, id) end
 return out
 `);
 
@@ -256,7 +278,7 @@ local now = clock(ARGV[1])
 local id = ARGV[2]
 local out = {}
 for i = 3, #ARGV do
-  local s = load(KEYS[i + 2], now)
+  local s = load(KEYS[i + 1], now)
   if s and (id == '' or s.id == id) then
     out[#out + 1] = ARGV[i]
     out[#out + 1] = reply(s, s.w, s.d)
@@ -266,83 +288,123 @@ return out
 `);
 
 /*
- * soapp, first step: the members of _sessions active within deltaTime, most recent first, with
- * their scores (inclusive, as redis-sessions). KEYS: indexes. ARGV: clock, deltaTime.
+ * A bounded walk of _sessions (soapp's and the wipe's first step): up to count members with a
+ * score in [from, to], "desc" or "asc", just past a position (see walk-scripts.ts).
+ * KEYS: indexes. ARGV: clock, from (seconds before now; "" for -inf), to ("now" or "+inf"),
+ * direction, count, position range ("s", "m" or "" for the start), score, member prefix in hex.
+ * Returns {1 if the walk may go on else 0, member, score, member, score, ...}.
  */
-export const recentScript = new Script(`#!lua flags=no-writes
-${BUCKET}
+export const walkScript = new Script(`#!lua flags=no-writes
+${BUCKET}${LUA_WALK}
 local now = clock(ARGV[1])
-return redis.call('ZRANGE', S, '+inf', now - tonumber(ARGV[2]), 'BYSCORE', 'REV', 'WITHSCORES')
+local lo = ARGV[2] == '' and '-inf' or num(now - tonumber(ARGV[2]))
+local hi = ARGV[3] == 'now' and '(' .. num(now) or '+inf'
+local n = tonumber(ARGV[5])
+local range, score = ARGV[6], ARGV[7]
+local p = nil
+if range == 's' then p = score elseif range == 'm' then p = num(tonumber(score) / 1000) end
+local got = walk(S, lo, hi, ARGV[4] == 'desc', p, unhex(ARGV[8]), n)
+local out = { #got == n and 1 or 0 }
+for _, e in ipairs(got) do
+  out[#out + 1] = e[1]
+  out[#out + 1] = e[2]
+end
+return out
 `);
 
-/* activity of one bucket: ids active within deltaTime. KEYS: indexes. ARGV: clock, deltaTime. */
+/*
+ * activity of one bucket: ids (or, with "s", sessions) active within deltaTime.
+ * KEYS: indexes. ARGV: clock, deltaTime, "u" or "s".
+ */
 export const activityScript = new Script(`#!lua flags=no-writes
 ${BUCKET}
 local now = clock(ARGV[1])
-return redis.call('ZCOUNT', U, now - tonumber(ARGV[2]), '+inf')
+local index = KEYS[2]
+if ARGV[3] == 's' then index = KEYS[1] end
+return redis.call('ZCOUNT', index, now - tonumber(ARGV[2]), '+inf')
 `);
+
+/*
+ * Removes a batch of sessions and their index entries with one multi-key command each (what
+ * remove() does one by one): hashes, _sessions members, _ut members, then the ids left without a
+ * token leave _users. `gone` is a list of {key, token, id}; `members` the _sessions members.
+ */
+const REMOVE_BATCH = `
+local function removeAll(gone, members, channel, app)
+  local keys, uts, ids = {}, {}, {}
+  for _, g in ipairs(gone) do
+    keys[#keys + 1] = g[1]
+    uts[#uts + 1] = g[3] .. '\\0' .. g[2]
+    ids[g[3]] = true
+    redis.call('PUBLISH', channel, app .. ':' .. g[2])
+  end
+  if #keys > 0 then
+    redis.call('DEL', unpack(keys))
+    redis.call('ZREM', X, unpack(uts))
+  end
+  if #members > 0 then redis.call('ZREM', S, unpack(members)) end
+  for id in pairs(ids) do
+    if not hasTokens(id) then redis.call('ZREM', U, id) end
+  end
+end
+`;
 
 /*
  * killall, second step for one batch of _sessions members. KEYS: indexes, then the session of
  * each member. ARGV: clock, channel, app, member... Returns {killed, remaining}.
  */
 export const killallScript = new Script(`#!lua flags=allow-oom
-${BUCKET}
+${BUCKET}${REMOVE_BATCH}
 local now = clock(ARGV[1])
 local channel, app = ARGV[2], ARGV[3]
 local n = 0
+local gone, members = {}, {}
 for i = 4, #ARGV do
-  local m, key = ARGV[i], KEYS[i + 1]
+  local m, key = ARGV[i], KEYS[i]
   local token, id = string.sub(m, 1, 64), string.sub(m, 66)
   local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
   if f[1] == id and alive(now, f[2], f[3]) then n = n + 1 end
-  if f[1] == id or not f[1] then
-    remove(key, token, id, channel, app)
-  end
-  -- Always drop the member itself (even a malformed one), so every batch makes progress.
-  redis.call('ZREM', S, m)
+  if f[1] == id or not f[1] then gone[#gone + 1] = { key, token, id } end
+  -- Every member examined goes, even a malformed one, so every batch makes progress.
+  members[#members + 1] = m
 end
+removeAll(gone, members, channel, app)
 local remaining = redis.call('ZCARD', S)
--- No session left: whatever the other indexes still hold is debris.
-if remaining == 0 then redis.call('DEL', U, X, E) end
+-- No session left: whatever the other indexes still hold is debris (freed off the main thread).
+if remaining == 0 then redis.call('UNLINK', U, X) end
 return { n, remaining }
 `);
 
-/* wipe, first step: members of _exp whose expiry has passed. KEYS: indexes. ARGV: clock, batch. */
-export const expiredScript = new Script(`#!lua flags=no-writes
-${BUCKET}
-local now = clock(ARGV[1])
-return redis.call('ZRANGEBYSCORE', E, '-inf', '(' .. now, 'LIMIT', 0, tonumber(ARGV[2]))
-`);
-
 /*
- * wipe, second step: removes sessions whose expiry has passed, re-checking each against its
- * hash; a session still alive gets its real expiry instead. KEYS: indexes, then the session of
- * each member. ARGV: clock, channel, app, member... Returns {removed, examined}.
+ * wipe, second step for members of _sessions idle for a while (walkScript finds them): the
+ * index entries of a session whose hash has expired (Redis dropped it) or is expired go.
+ * KEYS: indexes, then the session of each member. ARGV: clock, channel, app, member...
+ * Returns {removed, examined}.
  */
 export const wipeScript = new Script(`#!lua flags=allow-oom
-${BUCKET}
+${BUCKET}${REMOVE_BATCH}
 local now = clock(ARGV[1])
 local channel, app = ARGV[2], ARGV[3]
-local removed = 0
+local gone, members = {}, {}
 for i = 4, #ARGV do
-  local m, key = ARGV[i], KEYS[i + 1]
+  local m, key = ARGV[i], KEYS[i]
   local token, id = string.sub(m, 1, 64), string.sub(m, 66)
   if #token ~= 64 or id == '' or string.sub(m, 65, 65) ~= ':' then
-    redis.call('ZREM', E, m)
+    members[#members + 1] = m
   else
     local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
     if f[1] == id and alive(now, f[2], f[3]) then
-      redis.call('ZADD', E, (tonumber(f[2]) or 0) + (tonumber(f[3]) or 0), m)
+      -- alive: nothing to do
     elseif f[1] == id or not f[1] then
-      remove(key, token, id, channel, app)
-      removed = removed + 1
+      gone[#gone + 1] = { key, token, id }
+      members[#members + 1] = m
     else
-      redis.call('ZREM', E, m)
+      members[#members + 1] = m
     end
   end
 end
-return { removed, #ARGV - 3 }
+removeAll(gone, members, channel, app)
+return { #gone, #ARGV - 3 }
 `);
 
 /*
@@ -354,7 +416,7 @@ return { removed, #ARGV - 3 }
  */
 export const importScript = new Script(`#!lua
 ${BUCKET}
-local key, token = KEYS[5], ARGV[1]
+local key, token = KEYS[4], ARGV[1]
 local fields, f, i = imported(2)
 local remaining = tonumber(ARGV[i + 1])
 local skip = importedAlready(key, f)
@@ -364,10 +426,8 @@ redis.call('HSET', key, unpack(fields))
 redis.call('HSET', key, 'mig', 1)
 redis.call('EXPIRE', key, remaining + 1)
 local la = tonumber(f.la) or 0
-local tid = token .. ':' .. f.id
-redis.call('ZADD', S, la, tid)
+redis.call('ZADD', S, la, token .. ':' .. f.id)
 redis.call('ZADD', U, 'GT', la, f.id)
-redis.call('ZADD', E, la + (tonumber(f.ttl) or 0), tid)
 redis.call('ZADD', X, 0, f.id .. '\\0' .. token)
 return 1
 `);

@@ -2,31 +2,34 @@ import { createToken } from "../../token.js";
 import type { Milliseconds } from "../../types.js";
 import type { DataEntry, DataLimits } from "../../validate.js";
 import { type NewSession, type SessionEngine, setArguments } from "../engine.js";
+import type { ListPage } from "../listing.js";
 import type { SessionReply } from "../reply.js";
 import type { Runner, Script, ScriptArg } from "../script.js";
+import { CompatAppWide, PAGE_BATCH } from "./app-wide.js";
 import { compatLayout, type KeyLayout } from "./keys.js";
 import * as scripts from "./scripts.js";
 
-/** Sessions per killall script call: bounded so that a huge app never blocks Redis for long. */
-const KILLALL_BATCH = 1000;
-/** Sessions examined per wipe script call, and calls per wipe run. */
-export const WIPE_BATCH = 500;
-const WIPE_MAX_BATCHES = 200;
-
-/** The redis-sessions layout (keys.ts), driven by the scripts in scripts.ts. */
+/**
+ * The redis-sessions layout (keys.ts), driven by the scripts in scripts.ts. Per-session
+ * operations are one script each; app-wide and per-user ones are in app-wide.ts.
+ */
 export class CompatEngine implements SessionEngine {
   readonly keys: KeyLayout;
   readonly channel: string;
   private readonly prefix: string;
+  private readonly appWide: CompatAppWide;
 
   constructor(
     private readonly runner: Runner,
     namespace: string,
     private readonly clock: () => string,
+    /** Seconds of idleness before a read refreshes activity (0: every read). */
+    private readonly touchAfter = 0,
   ) {
     this.keys = compatLayout(namespace);
     this.prefix = this.keys.prefix;
     this.channel = this.keys.cacheChannel();
+    this.appWide = new CompatAppWide(runner, this.prefix, clock);
   }
 
   token(): string {
@@ -43,15 +46,23 @@ export class CompatEngine implements SessionEngine {
   }
 
   async get(app: string, token: string): Promise<SessionReply | null> {
-    return ((await this.run(scripts.getScript, [app, token, 1])) as SessionReply | null) ?? null;
+    const reply = await this.run(scripts.getScript, [app, token, this.touchAfter]);
+    return (reply as SessionReply | null) ?? null;
   }
 
+  /**
+   * Refreshes activity in calls of at most {@link PAGE_BATCH} tokens, however many the cache has
+   * queued; resolves to the tokens that have no live session (so that a cache drops them).
+   */
   async touch(app: string, tokens: readonly string[]): Promise<string[]> {
-    const reply = await this.run(scripts.touchScript, [app, ...tokens]);
-    // {touched, missing token...}, or (older scripts) the count alone: when it falls short, any
-    // of the tokens may be the missing one.
-    if (Array.isArray(reply)) return reply.slice(1).map(String);
-    return Number(reply) < tokens.length ? [...tokens] : [];
+    const missing: string[] = [];
+    for (let i = 0; i < tokens.length; i += PAGE_BATCH) {
+      const chunk = tokens.slice(i, i + PAGE_BATCH);
+      const reply = await this.run(scripts.touchScript, [app, this.touchAfter, ...chunk]);
+      // {touched, missing token...}
+      for (const token of (reply as unknown[]).slice(1)) missing.push(String(token));
+    }
+    return missing;
   }
 
   async set(
@@ -73,52 +84,45 @@ export class CompatEngine implements SessionEngine {
     return Boolean(await this.run(scripts.rotateScript, [app, token, next]));
   }
 
-  async activity(app: string, deltaTime: number): Promise<number> {
-    return Number(await this.run(scripts.activityScript, [app, deltaTime]));
+  activity(app: string, deltaTime: number): Promise<number> {
+    return this.appWide.activity(app, deltaTime);
   }
 
-  async soapp(app: string, deltaTime: number): Promise<unknown[]> {
-    return (await this.run(scripts.soappScript, [app, deltaTime])) as unknown[];
+  countSessions(app: string, deltaTime: number): Promise<number> {
+    return this.appWide.activity(app, deltaTime, "_sessions");
   }
 
-  async soid(app: string, id: string): Promise<unknown[]> {
-    return (await this.run(scripts.soidScript, [app, id])) as unknown[];
+  soapp(app: string, deltaTime: number): Promise<unknown[]> {
+    return this.appWide.soapp(app, deltaTime);
   }
 
-  async killsoid(app: string, id: string): Promise<{ kill: number; tokens: string[] }> {
-    const [kill, ...tokens] = (await this.run(scripts.killsoidScript, [app, id])) as [
-      number,
-      ...string[],
-    ];
-    return { kill: Number(kill), tokens };
+  soappPage(
+    app: string,
+    deltaTime: number,
+    limit: number,
+    cursor: string | null,
+  ): Promise<ListPage> {
+    return this.appWide.soappPage(app, deltaTime, limit, cursor);
   }
 
-  async killall(app: string): Promise<number> {
-    let kill = 0;
-    let previous = Number.POSITIVE_INFINITY;
-    for (;;) {
-      const [n, remaining] = (await this.run(scripts.killallScript, [app, KILLALL_BATCH])) as [
-        number,
-        number,
-      ];
-      kill += n;
-      // n counts live sessions only, so a batch of expired ones (n = 0) must not end the loop.
-      // Each batch removes what it examined; stop when nothing is left or when sessions are
-      // created faster than they are killed (then the index does not shrink).
-      if (remaining === 0 || remaining >= previous) break;
-      previous = remaining;
-    }
-    return kill;
+  soid(app: string, id: string): Promise<unknown[]> {
+    return this.appWide.soid(app, id);
   }
 
-  async wipe(): Promise<number> {
-    let removed = 0;
-    for (let i = 0; i < WIPE_MAX_BATCHES; i++) {
-      const [n, examined] = (await this.run(scripts.wipeScript, [WIPE_BATCH])) as [number, number];
-      removed += n;
-      if (examined < WIPE_BATCH) break;
-    }
-    return removed;
+  soidPage(app: string, id: string, limit: number, cursor: string | null): Promise<ListPage> {
+    return this.appWide.soidPage(app, id, limit, cursor);
+  }
+
+  killsoid(app: string, id: string): Promise<{ kill: number; tokens: string[] }> {
+    return this.appWide.killsoid(app, id);
+  }
+
+  killall(app: string): Promise<number> {
+    return this.appWide.killall(app);
+  }
+
+  wipe(): Promise<number> {
+    return this.appWide.wipe();
   }
 
   async takeLease(owner: string, ms: Milliseconds): Promise<boolean> {

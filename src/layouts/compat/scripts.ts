@@ -1,5 +1,6 @@
 import { LUA_CLOCK, LUA_CREATE, LUA_IMPORT, LUA_LOAD, LUA_MERGE, LUA_REPLY } from "../lua.js";
 import { Script } from "../script.js";
+import { LUA_WALK } from "../walk-scripts.js";
 
 /*
  * One Lua script per store operation, so that each is atomic and one round trip (EVALSHA).
@@ -15,6 +16,21 @@ import { Script } from "../script.js";
 
 const COMMON = `
 ${LUA_CLOCK}
+-- Index scores at or above this are milliseconds (the Elixir port writes them), below it seconds
+-- (redis-sessions, this package): seconds stay below 1e11 until the year 5138, milliseconds
+-- have been above since 1973, so one index holds both and two ranges query it exactly.
+local MS = '100000000000'
+
+-- The members of an expiry index entry {app}:{token}:{id}: an app has no colon (validated) and
+-- a token is 64 characters, so the id is everything after them (it may contain colons).
+local function parseEntry(m)
+  local c = string.find(m, ':', 1, true)
+  if not c then return nil end
+  local app, token, id = string.sub(m, 1, c - 1), string.sub(m, c + 1, c + 64), string.sub(m, c + 66)
+  if #token ~= 64 or id == '' then return nil end
+  return app, token, id
+end
+
 -- Removes one session and its index entries; drops the id from _users once it has no session.
 local function remove(p, ns, app, token, id, channel)
   redis.call('DEL', p .. token)
@@ -77,7 +93,8 @@ return 1
 `);
 
 /*
- * get. ARGV: clock, ns, app, token, touch ("1" counts the read and refreshes activity).
+ * get. ARGV: clock, ns, app, token, touchAfter: the read is counted, and refreshes activity once
+ * the session has been idle that many seconds (0: every read, as redis-sessions).
  * Returns the session as it was before this read (redis-sessions returns r before HINCRBY).
  */
 export const getScript = new Script(`${COMMON}
@@ -87,31 +104,36 @@ local p = ns .. app .. ':'
 local key = p .. token
 local s = load(key, now)
 if not s then return nil end
-if ARGV[5] == '1' then
-  -- Redis refuses a script's first write when it is out of memory (or a read-only replica); the
-  -- read is then still served, only not counted. Once one write passed, the others are allowed.
-  local counted = redis.pcall('HINCRBY', key, 'r', 1)
-  if type(counted) == 'table' and counted.err then return reply(s, s.w, s.d) end
-  touch(key, s, now, p, ns, app, token)
-end
+-- Redis refuses a script's first write when it is out of memory (or a read-only replica); the
+-- read is then still served, only not counted. Once one write passed, the others are allowed.
+local counted = increment(key, 'r', s.r)
+if type(counted) == 'table' then return reply(s, s.w, s.d) end
+if s.idle >= tonumber(ARGV[5]) then touch(key, s, now, p, ns, app, token) end
 return reply(s, s.w, s.d)
 `);
 
 /*
  * touch: refreshes activity for many tokens of one app without counting a read; used by the
- * cache so that users served from memory do not expire. ARGV: clock, ns, app, token...
+ * cache so that users served from memory do not expire. ARGV: clock, ns, app, touchAfter (as
+ * get's), token... Returns {live sessions touched, token without a live session...}.
  */
 export const touchScript = new Script(`${COMMON}
 local now = clock(ARGV[1])
-local ns, app = ARGV[2], ARGV[3]
+local ns, app, after = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local p = ns .. app .. ':'
-local n = 0
-for i = 4, #ARGV do
+-- {touched, token...}: the tokens without a live session, so that a cache drops them.
+local out = { 0 }
+for i = 5, #ARGV do
   local key = p .. ARGV[i]
   local s = load(key, now)
-  if s then touch(key, s, now, p, ns, app, ARGV[i]); n = n + 1 end
+  if s then
+    if s.idle >= after then touch(key, s, now, p, ns, app, ARGV[i]) end
+    out[1] = out[1] + 1
+  else
+    out[#out + 1] = ARGV[i]
+  end
 end
-return n
+return out
 `);
 
 /*
@@ -135,7 +157,8 @@ local d, err = merge(s.d, 7, maxBytes, maxKeys)
 if err then return redis.error_reply(err) end
 
 touch(key, s, now, p, ns, app, token)
-local w = redis.call('HINCRBY', key, 'w', 1)
+local w = increment(key, 'w', s.w)
+if type(w) == 'table' then return redis.error_reply(w.err) end
 if d then redis.call('HSET', key, 'd', d) else redis.call('HDEL', key, 'd') end
 redis.call('PUBLISH', ns .. 'cache', app .. ':' .. token)
 return reply(s, tostring(w), d)
@@ -154,27 +177,36 @@ return 0
 `);
 
 /*
- * killsoid: kills every session of one id atomically, so a session created meanwhile cannot
- * survive "log out everywhere". ARGV: clock, ns, app, id. Returns {live sessions killed, token...}.
+ * killsoid, one bounded batch: kills up to ARGV[5] sessions of one id (SRANDMEMBER is O(batch)).
+ * ARGV: clock, ns, app, id, batch. Returns {live sessions killed, tokens left, token...}; once no
+ * token is left, the id leaves _users. The engine repeats it until none is left.
  */
 export const killsoidScript = new Script(`${COMMON}
 local now = clock(ARGV[1])
 local ns, app, id = ARGV[2], ARGV[3], ARGV[4]
 local p = ns .. app .. ':'
-local n = 0
-local out = { 0 }
-for _, token in ipairs(redis.call('SMEMBERS', p .. 'us:' .. id)) do
+local ukey = p .. 'us:' .. id
+local tokens = redis.call('SRANDMEMBER', ukey, tonumber(ARGV[5]))
+local out = { 0, 0 }
+-- The same removals as remove(), grouped into one multi-key command each for the batch.
+local hashes, sessions, expiries = {}, {}, {}
+for _, token in ipairs(tokens) do
   out[#out + 1] = token
   local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
-  if f[1] == id and alive(now, f[2], f[3]) then n = n + 1 end
-  if f[1] == id or not f[1] then redis.call('DEL', p .. token) end
-  redis.call('ZREM', p .. '_sessions', token .. ':' .. id)
-  redis.call('ZREM', ns .. 'SESSIONS', app .. ':' .. token .. ':' .. id)
+  if f[1] == id and alive(now, f[2], f[3]) then out[1] = out[1] + 1 end
+  if f[1] == id or not f[1] then hashes[#hashes + 1] = p .. token end
+  sessions[#sessions + 1] = token .. ':' .. id
+  expiries[#expiries + 1] = app .. ':' .. token .. ':' .. id
   redis.call('PUBLISH', ns .. 'cache', app .. ':' .. token)
 end
-redis.call('DEL', p .. 'us:' .. id)
-redis.call('ZREM', p .. '_users', id)
-out[1] = n
+if #hashes > 0 then redis.call('DEL', unpack(hashes)) end
+if #tokens > 0 then
+  redis.call('ZREM', p .. '_sessions', unpack(sessions))
+  redis.call('ZREM', ns .. 'SESSIONS', unpack(expiries))
+  redis.call('SREM', ukey, unpack(tokens))
+end
+out[2] = redis.call('SCARD', ukey)
+if out[2] == 0 then redis.call('ZREM', p .. '_users', id) end
 return out
 `);
 
@@ -218,43 +250,123 @@ for id, tokens in pairs(users) do
   if redis.call('SCARD', ukey) == 0 then redis.call('ZREM', p .. '_users', id) end
 end
 local remaining = redis.call('ZCARD', p .. '_sessions')
-if remaining == 0 then redis.call('DEL', p .. '_users') end
+-- UNLINK: whatever _users still holds then is debris, freed off the main thread however large.
+if remaining == 0 then redis.call('UNLINK', p .. '_users') end
 return { n, remaining }
 `);
 
-/* soid: the live sessions of one id, with their tokens; reads only. ARGV: clock, ns, app, id. */
-export const soidScript = new Script(`${COMMON}
+/*
+ * soid, one bounded page. The id's set has no order, so a page is made of whole SSCAN steps of
+ * COUNT 1 (each returns one hash bucket, or a small set whole), which SSCAN guarantees to cover
+ * every member present throughout. A bucket that would overflow the page starts the next one;
+ * a bucket larger than a page is read in parts, its tokens in byte order, past `after`.
+ * ARGV: clock, ns, app, id, SSCAN cursor ("0" first), count, after (hex, "" for none).
+ * Returns {SSCAN cursor to go on with ("0": done), after or false, token, session, ...}.
+ * Reads only.
+ */
+export const soidScript = new Script(`${COMMON}${LUA_WALK}
 local now = clock(ARGV[1])
 local ns, app, id = ARGV[2], ARGV[3], ARGV[4]
 local p = ns .. app .. ':'
-local out = {}
-for _, token in ipairs(redis.call('SMEMBERS', p .. 'us:' .. id)) do list(out, p, token, now, id) end
+local ukey, cursor, n = p .. 'us:' .. id, ARGV[5], tonumber(ARGV[6])
+-- Tokens are alphanumeric: every token that starts with the prefix sorts before prefix .. 0xff.
+local after = ARGV[7] ~= '' and unhex(ARGV[7]) .. '\\255' or nil
+local out = { cursor, false }
+local taken = 0
+for _ = 1, 4 * n + 10 do
+  local scan = redis.call('SSCAN', ukey, cursor, 'COUNT', 1)
+  local fresh = {}
+  for _, token in ipairs(scan[2]) do
+    if not after or before(after, token) then fresh[#fresh + 1] = token end
+  end
+  after = nil
+  if taken + #fresh > n then
+    -- Whole buckets only, unless this one alone is larger than the page.
+    if taken > 0 then return out end
+    table.sort(fresh, before)
+    for i = 1, n do list(out, p, fresh[i], now, id) end
+    out[2] = hex(string.sub(fresh[n], 1, 16))
+    return out
+  end
+  for _, token in ipairs(fresh) do list(out, p, token, now, id) end
+  taken = taken + #fresh
+  cursor = scan[1]
+  out[1] = cursor
+  if cursor == '0' then return out end
+end
 return out
 `);
 
 /*
- * soapp: the live sessions of an app active within deltaTime, most recent first; reads only.
- * ARGV: clock, ns, app, deltaTime.
+ * soapp, one bounded page of the sessions active within deltaTime (the bound included, as in
+ * redis-sessions), in time order: "desc" most recent first (ties in reverse byte order, as
+ * ZRANGE … REV gives them), "asc" the reverse. Scores in seconds and in milliseconds (the Elixir
+ * port's) are one order by time. Reads only.
+ * ARGV: clock, ns, app, deltaTime, "desc" | "asc", count, then the position to start after:
+ * range ("s", "m" or "" for the start), score, member prefix in hex.
+ * Returns {next position {range, score, hex} or false when done, then per live session: token,
+ * session, member, activity in milliseconds (an integer)}.
  */
-export const soappScript = new Script(`${COMMON}
+export const soappScript = new Script(`${COMMON}${LUA_WALK}
 local now = clock(ARGV[1])
 local ns, app = ARGV[2], ARGV[3]
 local p = ns .. app .. ':'
-local out = {}
--- Inclusive, as redis-sessions: a session active exactly deltaTime ago is listed.
-local members = redis.call('ZRANGE', p .. '_sessions', '+inf', now - tonumber(ARGV[4]),
-  'BYSCORE', 'REV')
-for _, m in ipairs(members) do list(out, p, string.sub(m, 1, 64), now) end
+local key = p .. '_sessions'
+local from = now - tonumber(ARGV[4])
+local desc, n = ARGV[5] == 'desc', tonumber(ARGV[6])
+local range, score, q = ARGV[7], ARGV[8], unhex(ARGV[9])
+local sp, mp
+if range == 's' then sp, mp = score, num(tonumber(score) * 1000)
+elseif range == 'm' then sp, mp = num(tonumber(score) / 1000), score end
+local secs = walk(key, num(from), '(' .. MS, desc, sp, q, n)
+local msecs = walk(key, num(from * 1000), '+inf', desc, mp, q, n)
+-- Merge both by (time in ms, member bytes) in the walk's direction.
+local function first(a, ta, b, tb)
+  if ta ~= tb then return (ta > tb) == desc end
+  if desc then return before(b[1], a[1]) end
+  return before(a[1], b[1])
+end
+local out = { false }
+local i, j, last = 1, 1, nil
+for _ = 1, n do
+  local e, r, t
+  local a, b = secs[i], msecs[j]
+  if not a and not b then break end
+  local ta, tb = a and tonumber(a[2]) * 1000, b and tonumber(b[2])
+  if a and (not b or first(a, ta, b, tb)) then
+    e, r, t, i = a, 's', ta, i + 1
+  else
+    e, r, t, j = b, 'm', tb, j + 1
+  end
+  last = { r, e[2], e[1] }
+  local token = string.sub(e[1], 1, 64)
+  local s = load(p .. token, now)
+  if s then
+    out[#out + 1] = token
+    out[#out + 1] = reply(s, s.w, s.d)
+    out[#out + 1] = e[1]
+    out[#out + 1] = t
+  end
+end
+-- Done when both ranges ran short and every member they gave was taken.
+if last and not (#secs < n and #msecs < n and i > #secs and j > #msecs) then
+  last[3] = hex(string.sub(last[3], 1, 16))
+  out[1] = last
+end
 return out
 `);
 
 /*
- * activity: the number of ids active within deltaTime, the bound included as in redis-sessions.
- * ARGV: clock, ns, app, deltaTime.
+ * activity: the number of ids active within deltaTime, the bound included as in redis-sessions,
+ * whether their score is in seconds or (the Elixir port's) milliseconds. ARGV: clock, ns, app,
+ * deltaTime, index ("_users" for activity, "_sessions" for a count of sessions).
  */
 export const activityScript = new Script(`${COMMON}
 local now = clock(ARGV[1])
-return redis.call('ZCOUNT', ARGV[2] .. ARGV[3] .. ':_users', now - tonumber(ARGV[4]), '+inf')
+local key = ARGV[2] .. ARGV[3] .. ':' .. ARGV[5]
+local from = now - tonumber(ARGV[4])
+return redis.call('ZCOUNT', key, from, '(' .. MS)
+  + redis.call('ZCOUNT', key, string.format('%.17g', from * 1000), '+inf')
 `);
 
 /*
@@ -270,11 +382,8 @@ local members = redis.call('ZRANGEBYSCORE', ns .. 'SESSIONS', '-inf', '(' .. now
   'LIMIT', 0, tonumber(ARGV[3]))
 local removed = 0
 for _, m in ipairs(members) do
-  local c = string.find(m, ':', 1, true)
-  local app = c and string.sub(m, 1, c - 1)
-  local token = c and string.sub(m, c + 1, c + 64)
-  local id = c and string.sub(m, c + 66)
-  if not c or #token ~= 64 or id == '' then
+  local app, token, id = parseEntry(m)
+  if not app then
     redis.call('ZREM', ns .. 'SESSIONS', m)
   else
     local p = ns .. app .. ':'
@@ -292,6 +401,107 @@ for _, m in ipairs(members) do
   end
 end
 return { removed, #members }
+`);
+
+/*
+ * wipe of the Elixir port's entries, one bounded batch. The port scores SESSIONS with the text
+ * of now_ms followed by the ttl (read as a double, far above any clock), so nobody's wipe ever
+ * finds them; its activity scores are milliseconds. Each entry is decided by its hash (la + ttl,
+ * as every client decides expiry): an expired session is removed, a live one is rewritten in
+ * redis-sessions' format (expiry la + ttl, activity in seconds), which takes it out of this
+ * range. ARGV: clock, ns, batch. Returns {removed, examined}.
+ */
+export const elixirWipeScript = new Script(`${COMMON}
+local now = clock(ARGV[1])
+local ns = ARGV[2]
+local members = redis.call('ZRANGEBYSCORE', ns .. 'SESSIONS', MS, '+inf',
+  'LIMIT', 0, tonumber(ARGV[3]))
+local removed = 0
+-- A score in milliseconds as seconds; nil when the member is absent or already in seconds.
+local function seconds(key, member)
+  local score = tonumber(redis.call('ZSCORE', key, member))
+  if score and score >= tonumber(MS) then return math.floor(score / 1000) end
+  return nil
+end
+for _, m in ipairs(members) do
+  local app, token, id = parseEntry(m)
+  if not app then
+    redis.call('ZREM', ns .. 'SESSIONS', m)
+  else
+    local p = ns .. app .. ':'
+    local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
+    if f[1] == id and alive(now, f[2], f[3]) then
+      -- pcall: see wipeScript; the entry is then looked at again next time.
+      local ok = redis.pcall('ZADD', ns .. 'SESSIONS', (tonumber(f[2]) or 0) + (tonumber(f[3]) or 0), m)
+      if type(ok) ~= 'table' or not ok.err then
+        local tid = token .. ':' .. id
+        local s = seconds(p .. '_sessions', tid)
+        if s then redis.call('ZADD', p .. '_sessions', s, tid) end
+        local u = seconds(p .. '_users', id)
+        if u then redis.call('ZADD', p .. '_users', u, id) end
+      end
+    elseif f[1] == id or not f[1] then
+      remove(p, ns, app, token, id, ns .. 'cache')
+      removed = removed + 1
+    else
+      redis.call('ZREM', ns .. 'SESSIONS', m)
+    end
+  end
+end
+return { removed, #members }
+`);
+
+/*
+ * Repairs _users, one bounded batch of SESSIONS by rank: a live session whose id is missing from
+ * its app's _users (the Elixir port's kill removes the id although the user keeps other
+ * sessions) puts it back, with its session's activity. ARGV: clock, ns, first rank, count.
+ * Returns {repaired, examined, app...} (the distinct apps seen, for repairUsersScript).
+ */
+export const repairSessionsScript = new Script(`${COMMON}
+local now = clock(ARGV[1])
+local ns, first = ARGV[2], tonumber(ARGV[3])
+local members = redis.call('ZRANGE', ns .. 'SESSIONS', first, first + tonumber(ARGV[4]) - 1)
+local out, apps = { 0, #members }, {}
+for _, m in ipairs(members) do
+  local app, token, id = parseEntry(m)
+  if app then
+    local p = ns .. app .. ':'
+    if not apps[app] then
+      apps[app] = true
+      out[#out + 1] = app
+    end
+    if not redis.call('ZSCORE', p .. '_users', id) then
+      local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
+      if f[1] == id and alive(now, f[2], f[3]) then
+        local at = tonumber(redis.call('ZSCORE', p .. '_sessions', token .. ':' .. id))
+          or tonumber(f[2])
+        if at >= tonumber(MS) then at = math.floor(at / 1000) end
+        redis.call('ZADD', p .. '_users', 'GT', at, id)
+        out[1] = out[1] + 1
+      end
+    end
+  end
+end
+return out
+`);
+
+/*
+ * Repairs _users, one bounded batch of one app's _users by rank: an id without any token left
+ * (its set us:{id} is gone) leaves _users. ARGV: ns, app, first rank, count.
+ * Returns {removed, examined}.
+ */
+export const repairUsersScript = new Script(`
+local p = ARGV[1] .. ARGV[2] .. ':'
+local first = tonumber(ARGV[3])
+local ids = redis.call('ZRANGE', p .. '_users', first, first + tonumber(ARGV[4]) - 1)
+local removed = 0
+for _, id in ipairs(ids) do
+  if redis.call('EXISTS', p .. 'us:' .. id) == 0 then
+    redis.call('ZREM', p .. '_users', id)
+    removed = removed + 1
+  end
+end
+return { removed, #ids }
 `);
 
 /*

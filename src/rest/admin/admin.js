@@ -3,12 +3,20 @@
   const APP = "ers-admin-app";
   // The page lives at <mount>/admin/: the REST routes are one level up.
   const base = new URL("../", location.href);
+  // Sessions are read a page at a time (never a whole app): each list keeps the cursors of the
+  // pages before the one shown, so that Newer goes back and a refresh re-reads the same page.
+  const PAGE = 50;
   const state = {
     key: sessionStorage.getItem(KEY) || "",
     app: sessionStorage.getItem(APP) || "",
     user: "",
     timer: 0,
+    pages: { sessions: pager(), user: pager() },
   };
+
+  function pager() {
+    return { before: [], at: null, next: null };
+  }
 
   function $(id) {
     return document.getElementById(id);
@@ -45,114 +53,59 @@
     el.className = isError ? "error" : "";
   }
 
-  function fmtIdle(s) {
-    if (s < 60) return `${s} s`;
-    if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-    return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-  }
-
-  function cell(tr, text, cls, title) {
-    const td = document.createElement("td");
-    td.textContent = text;
-    if (cls) td.className = cls;
-    if (title) td.title = title;
-    tr.appendChild(td);
-    return td;
-  }
-
-  function button(text, cls, onClick) {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.textContent = text;
-    b.className = cls;
-    b.addEventListener("click", onClick);
-    return b;
-  }
-
-  function killButton(s) {
-    return button("Kill", "danger small", () => {
+  /** The path of the page a list shows now, with its cursor. */
+  const view = window.ersAdminView;
+  const actions = {
+    user: (id) => {
+      void showUser(id);
+    },
+    kill: (s) => {
       api("DELETE", appPath(`kill/${s.token}`))
         .then((r) => refresh(`Killed ${r.kill} session of ${s.id}.`))
         .catch((e) => {
           status(e.message, true);
         });
-    });
+    },
+  };
+
+  function paged(path, page) {
+    const cursor = page.at ? `&cursor=${encodeURIComponent(page.at)}` : "";
+    return `${path}${path.includes("?") ? "&" : "?"}limit=${PAGE}${cursor}`;
   }
 
-  function renderRows(table, sessions, withId) {
-    const tbody = table.querySelector("tbody");
-    tbody.replaceChildren();
-    sessions.forEach((s) => {
-      const tr = document.createElement("tr");
-      tr.dataset.token = s.token || "";
-      cell(tr, s.token ? `${s.token.slice(0, 10)}\u2026` : "", "mono", s.token);
-      if (withId) {
-        const id = cell(tr, "");
-        const a = document.createElement("a");
-        a.textContent = s.id;
-        a.title = "Show this user's sessions";
-        a.addEventListener("click", () => {
-          void showUser(s.id);
-        });
-        id.appendChild(a);
-      }
-      cell(tr, s.ip);
-      cell(tr, fmtIdle(s.idle));
-      cell(tr, `${s.r}/${s.w}`);
-      const td = document.createElement("td");
-      if (s.token) td.appendChild(killButton(s));
-      tr.appendChild(td);
-      tbody.appendChild(tr);
-    });
-  }
-
-  function drawChart(values) {
-    const NS = "http://www.w3.org/2000/svg";
-    const svg = $("chart");
-    svg.replaceChildren();
-    const labels = ["1 min", "10 min", "1 h"];
-    const max = Math.max(1, Math.max.apply(null, values));
-    values.forEach((v, i) => {
-      const h = Math.round((v / max) * 80);
-      const x = 20 + i * 95;
-      const rect = document.createElementNS(NS, "rect");
-      rect.setAttribute("x", String(x));
-      rect.setAttribute("y", String(96 - h));
-      rect.setAttribute("width", "70");
-      rect.setAttribute("height", String(Math.max(h, 1)));
-      rect.setAttribute("rx", "3");
-      svg.appendChild(rect);
-      const value = document.createElementNS(NS, "text");
-      value.setAttribute("x", String(x + 35));
-      value.setAttribute("y", String(92 - h));
-      value.textContent = String(v);
-      svg.appendChild(value);
-      const label = document.createElementNS(NS, "text");
-      label.setAttribute("x", String(x + 35));
-      label.setAttribute("y", "112");
-      label.textContent = labels[i];
-      svg.appendChild(label);
-    });
+  function showPager(name, page, count) {
+    $(`${name}-newer`).disabled = page.before.length === 0;
+    $(`${name}-older`).disabled = !page.next;
+    $(`${name}-pager`).hidden = page.before.length === 0 && !page.next;
+    const first = page.before.length * PAGE + 1;
+    $(`${name}-page`).textContent = count ? `${first}\u2013${first + count - 1}` : "";
   }
 
   function loadUser() {
     if (!state.user) return Promise.resolve();
-    return api("GET", appPath(`soid/${encodeURIComponent(state.user)}`)).then((r) => {
-      $("user-sessions").hidden = r.sessions.length === 0;
-      $("user-empty").hidden = r.sessions.length !== 0;
-      $("kill-user").hidden = r.sessions.length === 0;
-      renderRows($("user-sessions"), r.sessions, false);
+    const page = state.pages.user;
+    const path = paged(`soid/${encodeURIComponent(state.user)}`, page);
+    return api("GET", appPath(path)).then((r) => {
+      page.next = r.cursor;
+      const none = r.sessions.length === 0 && page.before.length === 0;
+      $("user-sessions").hidden = none;
+      $("user-empty").hidden = !none;
+      $("kill-user").hidden = none;
+      view.renderRows($("user-sessions"), r.sessions, false, actions);
+      showPager("user", page, r.sessions.length);
     });
   }
 
   function refresh(note) {
     if (!state.app) return Promise.resolve();
     const dt = $("window").value;
+    const page = state.pages.sessions;
     return Promise.all([
       api("GET", appPath("activity?dt=60")),
       api("GET", appPath("activity?dt=600")),
       api("GET", appPath("activity?dt=3600")),
-      api("GET", appPath(`soapp?dt=${dt}`)),
+      api("GET", appPath(`count?dt=${dt}`)),
+      api("GET", appPath(paged(`soapp?dt=${dt}`, page))),
       loadUser(),
     ])
       .then((r) => {
@@ -160,11 +113,14 @@
         $("act-60").textContent = String(values[0]);
         $("act-600").textContent = String(values[1]);
         $("act-3600").textContent = String(values[2]);
-        drawChart(values);
-        const sessions = r[3].sessions;
-        $("count").textContent = `${sessions.length} session${sessions.length === 1 ? "" : "s"}`;
-        $("sessions-empty").hidden = sessions.length !== 0;
-        renderRows($("sessions"), sessions, true);
+        view.drawChart($("chart"), values);
+        const count = r[3].count;
+        $("count").textContent = `${count} session${count === 1 ? "" : "s"}`;
+        const sessions = r[4].sessions;
+        page.next = r[4].cursor;
+        $("sessions-empty").hidden = sessions.length !== 0 || page.before.length !== 0;
+        view.renderRows($("sessions"), sessions, true, actions);
+        showPager("sessions", page, sessions.length);
         status(
           (note ? `${note} ` : "") +
             state.app +
@@ -177,8 +133,26 @@
       });
   }
 
+  /** Moves a list one page older (+1) or newer (-1) and reads it. */
+  function turn(name, step) {
+    const page = state.pages[name];
+    if (step > 0 && page.next) {
+      page.before.push(page.at);
+      page.at = page.next;
+    } else if (step < 0 && page.before.length > 0) {
+      page.at = page.before.pop();
+    } else {
+      return;
+    }
+    const done = name === "user" ? loadUser() : refresh("");
+    done.catch((e) => {
+      status(e.message, true);
+    });
+  }
+
   function showUser(id) {
     state.user = id;
+    state.pages.user = pager();
     $("user-id").value = id;
     return loadUser().catch((e) => {
       status(e.message, true);
@@ -188,6 +162,7 @@
   function openApp(app) {
     state.app = app;
     state.user = "";
+    state.pages = { sessions: pager(), user: pager() };
     sessionStorage.setItem(APP, app);
     $("app-input").value = app;
     $("user-sessions").hidden = true;
@@ -200,6 +175,7 @@
 
   function showDashboard(apps) {
     $("login").hidden = true;
+    $("status").hidden = false;
     $("app-form").hidden = false;
     $("refresh").hidden = false;
     $("logout").hidden = false;
@@ -237,6 +213,7 @@
     sessionStorage.removeItem(KEY);
     state.key = "";
     $("dashboard").hidden = true;
+    $("status").hidden = true;
     $("app-form").hidden = true;
     $("refresh").hidden = true;
     $("logout").hidden = true;
@@ -262,8 +239,13 @@
     void showUser($("user-id").value.trim());
   });
   $("window").addEventListener("change", () => {
+    state.pages.sessions = pager();
     void refresh("");
   });
+  for (const name of ["sessions", "user"]) {
+    $(`${name}-older`).addEventListener("click", () => turn(name, 1));
+    $(`${name}-newer`).addEventListener("click", () => turn(name, -1));
+  }
   $("refresh").addEventListener("click", () => {
     void refresh("");
   });

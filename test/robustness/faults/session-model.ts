@@ -49,15 +49,20 @@ export class SessionModel {
   /** Every token ever issued, with its app: commands pick targets from here (dead ones too). */
   readonly known: { app: string; token: string }[] = [];
 
+  /**
+   * @param touchAfter the store's `touchAfter`: a get refreshes activity only once the session
+   *   has been idle that many seconds (it is still counted); a set always refreshes.
+   */
   constructor(
     now: number,
     private readonly maxKeys: number,
+    private readonly touchAfter = 0,
   ) {
     this.now = now;
   }
 
   clone(): SessionModel {
-    const m = new SessionModel(this.now, this.maxKeys);
+    const m = new SessionModel(this.now, this.maxKeys, this.touchAfter);
     for (const [k, s] of this.sessions) m.sessions.set(k, { ...s, d: s.d.map((e) => [...e]) });
     for (const [k, v] of this.users) m.users.set(k, v);
     m.known.push(...this.known);
@@ -143,7 +148,7 @@ export class SessionModel {
     const s = this.live(app, token);
     if (!s) return { ok: true, value: null };
     const value = this.view(s);
-    this.touch(s);
+    if (this.now - s.la >= this.touchAfter) this.touch(s);
     s.r++;
     return { ok: true, value };
   }
