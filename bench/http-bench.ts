@@ -164,12 +164,13 @@ async function load(
 
 /**
  * Every variant in its own process, all started up front; autocannon drives them one at a
- * time, in an order that rotates with each repetition.
+ * time, in an order that rotates with each repetition. `vsExpress` compares with the first.
  */
 export async function httpBench(
   cfg: BenchConfig,
   redisUrl: string,
   log: (line: string) => void,
+  variants: readonly { variant: Variant; label: string }[] = VARIANTS,
 ): Promise<HttpRow[]> {
   const { seconds, warmupSeconds, connections, sessions } = cfg.http;
   const servers = new Map<Variant, RunningServer>();
@@ -177,7 +178,7 @@ export async function httpBench(
   const redis = new Redis(redisUrl);
   try {
     const started = await Promise.all(
-      VARIANTS.map(async ({ variant }) => [variant, await startServer(variant, redisUrl)] as const),
+      variants.map(async ({ variant }) => [variant, await startServer(variant, redisUrl)] as const),
     );
     log("http: servers started");
     for (const [variant, server] of started) {
@@ -188,8 +189,8 @@ export async function httpBench(
       log(`http: ${variant} warmed up`);
     }
     for (let rep = 0; rep < cfg.http.reps; rep++) {
-      for (let v = 0; v < VARIANTS.length; v++) {
-        const { variant } = VARIANTS[(v + rep) % VARIANTS.length]!;
+      for (let v = 0; v < variants.length; v++) {
+        const { variant } = variants[(v + rep) % variants.length]!;
         runs.get(variant)!.push(await load(servers.get(variant)!, redis, seconds, connections));
       }
       log(`http: rep ${rep + 1}/${cfg.http.reps} done`);
@@ -198,8 +199,8 @@ export async function httpBench(
     redis.disconnect();
     await Promise.all([...servers.values()].map(stopServer));
   }
-  const baseline = runs.get("express")!.map((r) => r.rps);
-  return VARIANTS.map(({ variant, label }) => {
+  const baseline = runs.get(variants[0]!.variant)!.map((r) => r.rps);
+  return variants.map(({ variant, label }) => {
     const list = runs.get(variant)!;
     const rps = list.map((r) => r.rps);
     return {

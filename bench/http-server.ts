@@ -53,11 +53,13 @@ async function build(variant: Variant, url: string): Promise<Built> {
       return { app, close: async () => {} };
     }
     case "ours":
-    case "ours-cached": {
+    case "ours-cached":
+    case "ours-untraced": {
       const cachetime = variant === "ours-cached" ? CACHETIME : 0;
+      const openTelemetry = variant !== "ours-untraced";
       const middleware = redisSessions({
         app: APP,
-        store: { redis: url, cachetime },
+        store: { redis: url, cachetime, openTelemetry },
       });
       app.use(middleware);
       app.post("/login", async (req, res) => {

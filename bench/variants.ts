@@ -1,5 +1,11 @@
 /** The HTTP server variants, by name. */
-export type Variant = "express" | "ours" | "ours-cached" | "express-session" | "v4";
+export type Variant =
+  | "express"
+  | "ours"
+  | "ours-cached"
+  | "ours-untraced"
+  | "express-session"
+  | "v4";
 
 /** `cachetime` of the cached variant, in seconds. */
 export const CACHETIME = 30;
@@ -11,4 +17,13 @@ export const VARIANTS: readonly { variant: Variant; label: string }[] = [
   { variant: "ours-cached", label: `express-redis-sessions, cachetime ${CACHETIME}` },
   { variant: "express-session", label: "express-session 1.19 + connect-redis 9" },
   { variant: "v4", label: "minimal middleware over redis-sessions 4.0.0" },
+];
+
+/**
+ * The pair bench/otel-overhead.ts compares: the middleware with its OpenTelemetry bridge off,
+ * and as it runs by default (@opentelemetry/api installed, no SDK registered).
+ */
+export const TELEMETRY_VARIANTS: readonly { variant: Variant; label: string }[] = [
+  { variant: "ours-untraced", label: "express-redis-sessions, openTelemetry: false" },
+  { variant: "ours", label: "express-redis-sessions, OpenTelemetry API without an SDK" },
 ];

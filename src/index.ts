@@ -29,6 +29,8 @@ export type { MiddlewareOptions, StoreErrorPolicy } from "./middleware/options.j
 export { MIDDLEWARE_DEFAULTS } from "./middleware/options.js";
 export type { TokenSource } from "./middleware/read-token.js";
 export { RequestSession } from "./middleware/request-session.js";
+export type { OperationContext } from "./observability/channel.js";
+export { STORE_CHANNEL } from "./observability/channel.js";
 export type { RedisClient } from "./redis-client.js";
 export type { ExpressLike, RestSessionsOptions, RestSessionsRouter } from "./rest/router.js";
 export { restSessions } from "./rest/router.js";

@@ -17,7 +17,8 @@ const ENV_HELP = `
 Environment variables (a flag given on the command line wins):
   RS_PORT, RS_HOST, RS_REDISURL, RS_REDISHOST, RS_REDISPORT, RS_NAMESPACE, RS_LOGLEVEL
   (rest-sessions' own), plus RS_APIKEY (comma-separated keys), RS_APIKEY_FILE, RS_ADMIN=1,
-  RS_LOG_IDS=1, RS_BODYLIMIT, RS_TIMEOUT, RS_WIPE, RS_SHUTDOWN_TIMEOUT.
+  RS_LOG_IDS=1, RS_LOG_FORMAT, RS_METRIC_APPS, RS_BODYLIMIT, RS_TIMEOUT, RS_WIPE,
+  RS_SHUTDOWN_TIMEOUT.
 
 Security: without an API key only a loopback --host is allowed, and the server answers only
 requests addressed to localhost, 127.0.0.1 or [::1] (or the address it listens on) that do not
@@ -31,7 +32,7 @@ Redis passwords or, without --log-ids, user ids.
 Routes: PUT /:app/create/:id?ip=&ttl=, GET /:app/get/:token, POST /:app/set/:token,
 POST /:app/rotate/:token, DELETE /:app/kill/:token, GET /:app/activity?dt=, GET /:app/soapp?dt=,
 GET /:app/soid/:id, DELETE /:app/killsoid/:id, DELETE /:app/killall, GET /ping, GET /health,
-and with --admin the dashboard at /admin/.
+GET /metrics (Prometheus), and with --admin the dashboard at /admin/.
 
 Signals: SIGTERM or SIGINT stop accepting connections, let requests in flight finish, quit Redis
 and exit with code 0. Under npx, npm exec or npm run it also shuts down this way once the
@@ -125,6 +126,18 @@ function program(): Command {
         "--log-ids",
         "show user ids in logged paths such as /:app/soid/:id (env: RS_LOG_IDS=1)",
       ),
+    )
+    .addOption(
+      new Option("--log-format <format>", "text lines, or JSON lines (pino) for log shippers")
+        .env("RS_LOG_FORMAT")
+        .choices(["text", "json"])
+        .default("text"),
+    )
+    .addOption(
+      new Option("--metric-apps <n>", "app names /metrics labels; later apps count as other")
+        .env("RS_METRIC_APPS")
+        .default(0)
+        .argParser(integer(0, 1000)),
     )
     .addOption(
       new Option("--body-limit <bytes>", "largest JSON body; larger ones get a 413")

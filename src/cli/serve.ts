@@ -3,6 +3,7 @@ import { isIPv4, isIPv6 } from "node:net";
 import { redactRedisUrl } from "../redis-url.js";
 import type { RestSessionsOptions } from "../rest/router.js";
 import { type RunningServer, serve } from "../rest/serve.js";
+import { type LogFormat, type ServerLog, serverLog } from "../rest/server-log.js";
 import { envFlag, UsageError, write } from "./flags.js";
 
 const NAME = "express-redis-sessions";
@@ -21,6 +22,8 @@ export interface ServeFlags {
   protectHealth?: boolean;
   log: string;
   logIds?: boolean;
+  logFormat: LogFormat;
+  metricApps: number;
   bodyLimit: number;
   timeout: number;
   wipe: number;
@@ -77,17 +80,22 @@ function routerOptions(flags: ServeFlags, keys: string[], admin: boolean): RestS
     apiKey: keys.length > 0 ? keys : undefined,
     admin,
     protectHealth: flags.protectHealth === true,
+    metricApps: flags.metricApps,
   };
 }
+
+/** The server's messages: plain lines, or JSON lines with `--log-format json`. */
+let log: ServerLog = serverLog(write);
+const say = (line: string, level?: "warn" | "error") => log.message(line, level);
 
 function watchRedis(running: RunningServer): void {
   let state: "unknown" | "up" | "down" = "unknown";
   running.store.redis.on("ready", () => {
-    if (state !== "up") write(`redis: ${state === "down" ? "reconnected" : "connected"}\n`);
+    if (state !== "up") say(`redis: ${state === "down" ? "reconnected" : "connected"}\n`);
     state = "up";
   });
   running.store.redis.on("error", (err: Error) => {
-    if (state !== "down") write(`redis: unavailable (${err.message}); retrying\n`);
+    if (state !== "down") say(`redis: unavailable (${err.message}); retrying`, "warn");
     state = "down";
   });
 }
@@ -124,22 +132,22 @@ function onSignals(running: RunningServer): void {
   let stopping = false;
   const stop = (reason: string) => {
     if (stopping) {
-      write(`${reason} again: exiting now\n`);
+      say(`${reason} again: exiting now`, "warn");
       process.exit(1);
     }
     stopping = true;
     // close() stops the listener synchronously; the line is written after, so it is a promise.
     const closed = running.close();
-    write(`${reason}: shutting down; waiting for requests in flight\n`);
+    say(`${reason}: shutting down; waiting for requests in flight\n`);
     closed.then(
       () => {
-        write("stopped: server closed, Redis connection quit\n");
+        say("stopped: server closed, Redis connection quit\n");
         process.exitCode = 0;
         // Everything is closed, so the process ends now; this only fires if a handle leaked.
         setTimeout(() => process.exit(0), 2000).unref();
       },
       (err: unknown) => {
-        write(`shutdown failed: ${(err as Error).message}\n`);
+        say(`shutdown failed: ${(err as Error).message}`, "error");
         process.exit(1);
       },
     );
@@ -153,10 +161,14 @@ function onSignals(running: RunningServer): void {
 
 /** The action of `serve`: starts the server, then runs until SIGTERM or SIGINT. */
 export async function startServer(flags: ServeFlags): Promise<void> {
+  log = serverLog(write, flags.logFormat);
   const keys = [...(flags.apiKey ?? []), ...readKeyFile(flags.apiKeyFile)];
   const admin = flags.admin === true || envFlag("RS_ADMIN");
   if (keys.some((k) => k.length < 16)) {
-    write("warning: an API key shorter than 16 characters is easy to guess; use 32+ random ones\n");
+    say(
+      "warning: an API key shorter than 16 characters is easy to guess; use 32+ random ones",
+      "warn",
+    );
   }
   if (!isLoopback(flags.host) && keys.length === 0) {
     throw new UsageError(
@@ -173,6 +185,7 @@ export async function startServer(flags: ServeFlags): Promise<void> {
       log: flags.log.toLowerCase() !== "none",
       logIds: flags.logIds === true || envFlag("RS_LOG_IDS"),
       shutdownTimeout: flags.shutdownTimeout,
+      logFormat: flags.logFormat,
       write,
     });
   } catch (err) {
@@ -182,7 +195,7 @@ export async function startServer(flags: ServeFlags): Promise<void> {
   watchRedis(running);
   onSignals(running);
   const auth = keys.length > 0 ? `API key required (${keys.length} key(s))` : "no API key";
-  write(
+  say(
     `${NAME} listening on ${running.url} (redis ${safeRedis(flags)}, namespace "${flags.namespace}", ${auth}` +
       `${admin ? `, admin at ${running.url}/admin/` : ""})\n`,
   );

@@ -36,7 +36,7 @@ const MAX_APP_SCANS = 200;
  * `innerHTML`), under a CSP that forbids inline code.
  */
 const files = new Map<string, string>();
-function file(name: string): string {
+export function file(name: string): string {
   let text = files.get(name);
   if (text === undefined) {
     text = readFileSync(new URL(`./admin/${name}`, import.meta.url), "utf8");
@@ -45,7 +45,8 @@ function file(name: string): string {
   return text;
 }
 
-function sendStatic(res: ServerResponse, type: string, body: string): void {
+/** Sends one of the dashboard's files with its security headers. */
+export function sendStatic(res: ServerResponse, type: string, body: string): void {
   res.statusCode = 200;
   res.setHeader("Content-Type", `${type}; charset=utf-8`);
   res.setHeader("Content-Length", Buffer.byteLength(body));

@@ -1,4 +1,5 @@
 import type { Middleware } from "./auth.js";
+import { type LogFormat, type ServerLog, serverLog } from "./server-log.js";
 
 // Tokens are credentials: a log line must never carry one. Any token-shaped path segment is cut,
 // judged after percent-decoding (`%4F%4C…` is a token too).
@@ -39,16 +40,19 @@ const QUIET = new Set(["/ping", "/health"]);
 export interface LoggerOptions {
   /** Log user ids in paths such as /:app/soid/:id (by default they show as `:id`). */
   ids?: boolean | undefined;
+  /** Plain lines (the default) or JSON lines; ignored when a {@link ServerLog} is given. */
+  format?: LogFormat | undefined;
 }
 
 /**
- * A request logger: one line per request, `METHOD path status ms`, written when the response
- * finishes (or the client goes away, shown as status `-`).
+ * A request logger: one entry per request, written when the response finishes (or the client
+ * goes away, shown as status `-`): in text `METHOD path status ms`, in JSON pino-http's fields.
  */
 export function requestLogger(
-  write: (line: string) => void,
-  { ids = false }: LoggerOptions = {},
+  out: ((line: string) => void) | ServerLog,
+  { ids = false, format }: LoggerOptions = {},
 ): Middleware {
+  const sink = typeof out === "function" ? serverLog(out, format) : out;
   return (req, res, next) => {
     const start = process.hrtime.bigint();
     const url = req.url ?? "/";
@@ -59,8 +63,8 @@ export function requestLogger(
       const path = redactPath(url, ids);
       if (QUIET.has(path)) return;
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      const status = res.writableFinished ? String(res.statusCode) : "-";
-      write(`${req.method ?? "-"} ${path} ${status} ${ms.toFixed(1)}ms\n`);
+      const status = res.writableFinished ? res.statusCode : null;
+      sink.request({ method: req.method ?? "-", path, status, ms });
     };
     res.once("finish", log);
     res.once("close", log);

@@ -13,6 +13,7 @@ const ROUTER_OPTION_NAMES = [
   "admin",
   "notFound",
   "protectHealth",
+  "metrics",
   "express",
 ] as const satisfies (keyof RestSessionsOptions)[];
 
@@ -21,8 +22,17 @@ const OPTION_NAMES: ReadonlySet<string> = new Set([...ROUTER_OPTION_NAMES, ...ST
 /** Splits the store's options off the router's, refusing unknown keys and unused store options. */
 export function storeOptionsOf(options: RestSessionsOptions): StoreOptions {
   checkKeys(options, OPTION_NAMES, "", STORE_OPTION_HINTS);
-  const { store, apiKey, bodyLimit, admin, notFound, protectHealth, express, ...storeOptions } =
-    options;
+  const {
+    store,
+    apiKey,
+    bodyLimit,
+    admin,
+    notFound,
+    protectHealth,
+    metrics,
+    express,
+    ...storeOptions
+  } = options;
   const unused = Object.keys(storeOptions).filter(
     (k) => storeOptions[k as keyof StoreOptions] !== undefined,
   );

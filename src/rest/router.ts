@@ -9,6 +9,7 @@ import { validNoResave } from "../validate.js";
 import { mountAdmin } from "./admin.js";
 import { apiKeyList, type Middleware, requireApiKey } from "./auth.js";
 import { notFound, sendError, sendJson, toErrorReply } from "./errors.js";
+import { mountObservability } from "./observe.js";
 import { checkOptions, storeOptionsOf } from "./options.js";
 import { page, param, query } from "./params.js";
 
@@ -49,6 +50,11 @@ export interface RestSessionsOptions extends StoreOptions {
    * @default false
    */
   protectHealth?: boolean | undefined;
+  /**
+   * Serve `GET /metrics` in Prometheus' text format, behind the API key (docs/observability.md).
+   * @default true
+   */
+  metrics?: boolean | undefined;
   /** The `express` module to build the router with. @default the one `import("express")` finds */
   express?: ExpressLike | undefined;
 }
@@ -137,6 +143,13 @@ export function restSessions(options: RestSessionsOptions = {}): RestSessionsRou
   );
 
   if (options.admin) mountAdmin(router, { store, guard });
+  const admin = options.admin === true;
+  const unobserve = mountObservability(router, {
+    store,
+    guard,
+    admin,
+    metrics: options.metrics !== false,
+  });
 
   const create = handle(async (req, res) => {
     const q = query(req);
@@ -268,6 +281,9 @@ export function restSessions(options: RestSessionsOptions = {}): RestSessionsRou
 
   return Object.assign(router, {
     store,
-    close: () => (owned ? store.quit() : Promise.resolve()),
+    close: () => {
+      unobserve();
+      return owned ? store.quit() : Promise.resolve();
+    },
   });
 }

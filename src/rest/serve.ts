@@ -6,6 +6,7 @@ import { sendError, toErrorReply } from "./errors.js";
 import { localOnly, type RequestCheck } from "./local-only.js";
 import { requestLogger } from "./logger.js";
 import { type RestSessionsOptions, restSessions } from "./router.js";
+import { type LogFormat, serverLog } from "./server-log.js";
 
 /** What {@link serve} needs: where to listen, the router's options, logging and shutdown. */
 export interface ServeOptions {
@@ -16,6 +17,8 @@ export interface ServeOptions {
   log: boolean;
   /** Log user ids in request paths (by default they show as `:id`). */
   logIds?: boolean | undefined;
+  /** Plain lines (default) or JSON lines (pino) for requests and the server's own messages. */
+  logFormat?: LogFormat | undefined;
   /** Longest wait for requests in flight at shutdown before their connections are cut. */
   shutdownTimeout: number;
   /** Where log lines go (stderr in the CLI). */
@@ -51,7 +54,8 @@ function listen(server: ReturnType<typeof createServer>, port: number, host: str
  */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const router = restSessions(options.router);
-  const logger = options.log ? requestLogger(options.write, { ids: options.logIds }) : undefined;
+  const log = serverLog(options.write, options.logFormat);
+  const logger = options.log ? requestLogger(log, { ids: options.logIds }) : undefined;
   // Without an API key, only this machine's own clients: set once the address is bound.
   let refuse: RequestCheck | undefined;
   const inflight = new Set<ServerResponse>();
@@ -96,8 +100,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     const force = setTimeout(() => {
-      options.write(
-        `shutdown: ${inflight.size} request(s) still open after ${options.shutdownTimeout} ms; closing them\n`,
+      log.message(
+        `shutdown: ${inflight.size} request(s) still open after ${options.shutdownTimeout} ms; closing them`,
+        "warn",
       );
       server.closeAllConnections();
     }, options.shutdownTimeout);

@@ -20,6 +20,8 @@ export interface CacheStats {
   misses: number;
   /** Entries dropped because a session changed (here or, via pub/sub, elsewhere). */
   invalidations: number;
+  /** Entries dropped to make room (`cachemax`, `cachemaxBytes`). */
+  evictions: number;
   /** Times the whole cache was dropped (subscriber lost, quit). */
   flushes: number;
   /** Entries now cached. */
@@ -37,6 +39,7 @@ export const NO_CACHE_STATS: Readonly<CacheStats> = Object.freeze({
   hits: 0,
   misses: 0,
   invalidations: 0,
+  evictions: 0,
   flushes: 0,
   size: 0,
   bytes: 0,
@@ -98,7 +101,7 @@ export class SessionCache {
   private readonly timeoutMs: number;
   private generation = 0;
   private subscriber: CacheSubscriber | undefined;
-  private stats = { hits: 0, misses: 0, invalidations: 0, flushes: 0 };
+  private stats = { hits: 0, misses: 0, invalidations: 0, evictions: 0, flushes: 0 };
 
   constructor(options: SessionCacheOptions) {
     this.ttlMs = options.cachetime * 1000;
@@ -113,6 +116,9 @@ export class SessionCache {
     this.lru = new LRUCache<string, Entry>({
       max: options.cachemax,
       ttl: this.ttlMs,
+      dispose: (_entry, _token, reason) => {
+        if (reason === "evict") this.stats.evictions++;
+      },
       ...(options.cachemaxBytes > 0
         ? { maxSize: options.cachemaxBytes, sizeCalculation: (e: Entry) => sizeOf(e.session) }
         : {}),

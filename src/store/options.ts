@@ -88,6 +88,18 @@ export interface StoreOptions extends ConnectionOptions {
     | boolean
     | { replicas?: number | undefined; timeout?: Milliseconds | undefined }
     | undefined;
+  /**
+   * Spans and metrics through `@opentelemetry/api` when the application has it installed (see
+   * docs/observability.md); `false` loads nothing.
+   * @default true
+   */
+  openTelemetry?: boolean | undefined;
+  /**
+   * How many app names metrics carry as a label; later apps share the label `other`. `0` leaves
+   * the app out of metrics (spans always carry it): apps can come from requests.
+   * @default 0
+   */
+  metricApps?: number | undefined;
 }
 
 /** Store options with every default applied. */
@@ -105,6 +117,8 @@ export interface ResolvedStoreOptions {
   buckets: number;
   durableKill: DurableKill | undefined;
   touchAfter: Seconds;
+  openTelemetry: boolean;
+  metricApps: number;
 }
 
 /** Every option of {@link StoreOptions} (a new one must be listed: the type says so). */
@@ -131,6 +145,8 @@ const OPTIONS: Record<keyof StoreOptions, true> = {
   buckets: true,
   durableKill: true,
   touchAfter: true,
+  openTelemetry: true,
+  metricApps: true,
 };
 
 /** The store's option names: any other key is refused, since a typo would be ignored. */
@@ -184,6 +200,8 @@ export const STORE_DEFAULTS = {
   buckets: DEFAULT_BUCKETS,
   durableKill: { replicas: 1, timeout: 200 },
   touchAfter: 0,
+  openTelemetry: true,
+  metricApps: 0,
 } as const;
 
 function count(
@@ -211,6 +229,12 @@ function durableKill(value: unknown, timeout: number): DurableKill | undefined {
   // WAIT must answer before the command times out, or every kill would report a timeout.
   const wait = integerIn(o.timeout ?? defaults.timeout, "durableKill.timeout", 1, timeout - 1);
   return { replicas, timeout: wait };
+}
+
+function flag(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") fail(name, "true or false", value);
+  return value;
 }
 
 /** Applies defaults and checks every option; throws a `TypeError` that names a bad one. */
@@ -270,5 +294,7 @@ export function resolveStoreOptions(options: StoreOptions): ResolvedStoreOptions
     buckets: integerIn(options.buckets ?? STORE_DEFAULTS.buckets, "buckets", 1, MAX_BUCKETS),
     durableKill: durableKill(options.durableKill, timeout),
     touchAfter: integerIn(options.touchAfter ?? 0, "touchAfter", 0, 31_536_000),
+    openTelemetry: flag(options.openTelemetry, "openTelemetry", STORE_DEFAULTS.openTelemetry),
+    metricApps: integerIn(options.metricApps ?? STORE_DEFAULTS.metricApps, "metricApps", 0, 1000),
   };
 }

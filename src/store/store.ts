@@ -3,6 +3,7 @@ import type { KeyLayout } from "../layouts/compat/keys.js";
 import { createEngine, type KillTarget, type SessionEngine } from "../layouts/engine.js";
 import { toSession } from "../layouts/reply.js";
 import { toStoreError } from "../layouts/script.js";
+import { StoreTelemetry, telemetryOf } from "../observability/telemetry.js";
 import type { RedisClient } from "../redis-client.js";
 import type {
   CreateParams,
@@ -78,13 +79,14 @@ export class RedisSessions<D = DefaultData> {
     // clock "" makes the scripts read Redis' own TIME, one clock for every app server.
     const now = clock ? () => String(Math.floor(clock())) : () => "";
     const config = { namespace, clock: now, timeout, buckets, touchAfter };
-    this.engine = createEngine(layout, { ...config, client: this.redis });
+    const telemetry = new StoreTelemetry(this, this.connection.target);
+    this.engine = telemetry.wrap(createEngine(layout, { ...config, client: this.redis }));
     this.keys = this.engine.keys;
     if (this.options.durableKill) {
       // Kills on connections of their own, WAIT on the one that wrote: see durable.ts.
       const lane = (client = this.connection.another()) => ({
         client,
-        engine: createEngine(layout, { ...config, client }),
+        engine: telemetry.wrap(createEngine(layout, { ...config, client })),
       });
       this.durable = new DurableKills(lane, this.options.durableKill);
     }
@@ -246,6 +248,7 @@ export class RedisSessions<D = DefaultData> {
     if (this.closed) return;
     this.closed = true;
     this.wiper.stop();
+    telemetryOf(this)?.close();
     await this.cache?.close((sub) => close(sub));
     await this.durable?.close();
     if (this.connection.owned) await close(this.redis);

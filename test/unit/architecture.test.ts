@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 
 /*
  * The layering CONTRIBUTING.md describes, checked on the sources: base files < layouts/ <
- * store/ < middleware/, rest/, migrate/ < cli/ (and index.ts, the public API, on top).
+ * store/ and observability/ < middleware/, rest/, migrate/ < cli/ (and index.ts, the public API,
+ * on top).
  */
 
 const SRC = fileURLToPath(new URL("../../src", import.meta.url));
@@ -19,6 +20,8 @@ function files(dir: string): string[] {
 const RANKS: Record<string, number> = {
   layouts: 1,
   store: 2,
+  // Beside the store: the store instruments its engines with it, and it reads the store's stats.
+  observability: 2,
   middleware: 3,
   rest: 3,
   migrate: 3,
