@@ -1,10 +1,18 @@
 /** The HTTP server variants, by name. */
-export type Variant = "express" | "ours" | "ours-cached" | "express-session" | "v4";
+export type Variant =
+  | "express"
+  | "ours"
+  | "ours-cached"
+  | "ours-touch"
+  | "ours-cluster"
+  | "ours-cluster-touch"
+  | "express-session"
+  | "v4";
 
 /** `cachetime` of the cached variant, in seconds. */
 export const CACHETIME = 30;
 
-/** The HTTP variants, baseline first. */
+/** The HTTP variants of `npm run bench`, baseline first. */
 export const VARIANTS: readonly { variant: Variant; label: string }[] = [
   { variant: "express", label: "Express 5, no session (baseline)" },
   { variant: "ours", label: "express-redis-sessions, req.rs.get()" },
@@ -12,3 +20,14 @@ export const VARIANTS: readonly { variant: Variant; label: string }[] = [
   { variant: "express-session", label: "express-session 1.19 + connect-redis 9" },
   { variant: "v4", label: "minimal middleware over redis-sessions 4.0.0" },
 ];
+
+/** The HTTP variants of the scale mode: what one session read costs Redis, with `touchAfter`. */
+export function scaleVariants(touchAfter: number): readonly { variant: Variant; label: string }[] {
+  return [
+    { variant: "ours", label: "ours, compat layout" },
+    { variant: "ours-touch", label: `ours, compat layout, touchAfter ${touchAfter}` },
+    { variant: "ours-cluster", label: "ours, cluster layout" },
+    { variant: "ours-cluster-touch", label: `ours, cluster layout, touchAfter ${touchAfter}` },
+    { variant: "express-session", label: "express-session 1.19 + connect-redis 9" },
+  ];
+}
