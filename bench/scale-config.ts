@@ -14,9 +14,11 @@ export interface ScaleConfig {
   populateInFlight: number;
   /** Calls per quick operation (create, get, set, kill, soid, activity) for operations/s. */
   opsCalls: number;
-  /** Calls per quick operation while SLOWLOG logs every command. */
+  /** Calls of activity for operations/s (in the cluster layout, each is a script per bucket). */
+  activityCalls: number;
+  /** Calls per quick operation, one at a time, while SLOWLOG logs every command. */
   slowlogCalls: number;
-  /** Calls pending at once for the quick operations. */
+  /** Calls pending at once for the quick operations' operations/s. */
   inFlight: number;
   /**
    * SLOWLOG threshold (µs) for the operations over many sessions. At 0 Redis logs every
@@ -64,6 +66,7 @@ export function readScaleConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
       heavyShare: 0.1,
       populateInFlight: 20,
       opsCalls: 30,
+      activityCalls: 10,
       slowlogCalls: 20,
       inFlight: 5,
       bulkSlowlogMicros: 100,
@@ -86,6 +89,7 @@ export function readScaleConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     heavyShare: 0.1,
     populateInFlight: 100,
     opsCalls: 4000,
+    activityCalls: 400,
     slowlogCalls: 1000,
     inFlight: 50,
     bulkSlowlogMicros: 100,

@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { getHeapStatistics } from "node:v8";
 import { startRedisServer } from "../test/helpers/redis-server.js";
 import { LoadAverage } from "./load-average.js";
 import { machine } from "./machine.js";
@@ -19,6 +20,16 @@ import { scaleMarkdown } from "./scale-tables.js";
  */
 export async function scaleMain(argv: readonly string[]): Promise<void> {
   const cfg = readScaleConfig(argv, process.env);
+  // redis-sessions 4.0.0 answers soapp with every session at once: over a million of them
+  // that takes gigabytes of JavaScript heap.
+  const heapGiB = getHeapStatistics().heap_size_limit / 2 ** 30;
+  if (Math.max(...cfg.sizes) >= 500_000 && heapGiB < 6) {
+    throw new Error(
+      `the scale bench at ${Math.max(...cfg.sizes)} sessions needs a larger heap than ` +
+        `${heapGiB.toFixed(1)} GiB: run \`npm run bench:scale\` (or set ` +
+        "NODE_OPTIONS=--max-old-space-size=8192)",
+    );
+  }
   const started = Date.now();
   const log = (line: string) => {
     process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0)} s] ${line}\n`);

@@ -117,7 +117,7 @@ export function scaleMarkdown(r: ScaleResults): string {
     );
     out.push(
       `The user with many sessions has ${int(heavy)}. Quick operations: ${int(c.slowlogCalls)} ` +
-        `calls logged from 0 µs; the others from ${c.bulkSlowlogMicros} µs ("<" when nothing ` +
+        `calls, one at a time, logged from 0 µs; the others from ${c.bulkSlowlogMicros} µs ("<" when nothing ` +
         `reached it). EXEC: a MULTI/EXEC transaction, which SLOWLOG leaves out: its time is ` +
         `from INFO commandstats when there was one, and "≤" the upper bound of its bucket of ` +
         `Redis' latency histogram when there were several. p99.9: of that command's calls ` +
