@@ -172,6 +172,11 @@ export class RedisProbe {
     return out;
   }
 
+  /** Bytes of Redis' Lua heap (INFO memory used_memory_lua). */
+  async luaMemory(): Promise<number> {
+    return field(await this.redis.info("memory"), "used_memory_lua");
+  }
+
   /** Bytes Redis has allocated (INFO memory used_memory). */
   async usedMemory(): Promise<number> {
     return field(await this.redis.info("memory"), "used_memory");

@@ -6,6 +6,7 @@ import {
   bulkOp,
   HEAVY_ID,
   ipOf,
+  KEPT_ID,
   type Known,
   LONG_TTL,
   type Observation,
@@ -28,7 +29,7 @@ export interface PopulateRow {
   seconds: Summary;
   /** `used_memory` after minus before, divided by `size` (before the user with many is added). */
   bytesPerSession: Summary;
-  /** Sessions of the one user with many, added after the memory was measured. */
+  /** Sessions of each of the two users with many, added after the memory was measured. */
   heavy: number;
   /** SAVE of the populated data set, then DEBUG RELOAD before each repetition: seconds. */
   saveSeconds: number;
@@ -66,6 +67,10 @@ export interface ScaleOpRow {
   redisCpuMicros: Summary | null;
   /** ms redis-server spent runnable but waiting for a CPU, per run: the machine's contention. */
   redisWaitMs: Summary | null;
+  /** The same during the SLOWLOG run of a quick operation (one call at a time). */
+  slowlogWaitMs: Summary | null;
+  /** Redis' Lua heap after the run, in bytes (it is not reset between repetitions). */
+  luaBytes: Summary;
   /** Commands Redis ran per call (or per bulk call), scripts' own included, by name (median run). */
   commands: Record<string, number>;
   /** Failures and wrong answers, as `rep N: message`. */
@@ -125,8 +130,9 @@ async function populate(
     await probe.idle();
     const bytes = ((await probe.usedMemory()) - before) / size;
     const heavy = Math.max(1, Math.round(size * cfg.heavyShare));
-    await pool(heavy, cfg.populateInFlight, async (i) => {
-      await s.create(HEAVY_ID, ipOf(i), LONG_TTL);
+    await pool(2 * heavy, cfg.populateInFlight, async (i) => {
+      if (i < heavy) await s.create(HEAVY_ID, ipOf(i), LONG_TTL);
+      else await s.create(KEPT_ID, ipOf(i - heavy), ttlOf(i - heavy));
     });
     const save = await timed(() => probe.snapshot(snapshotOf(kind)));
     return { seconds, bytes, tokens, heavy, save };
@@ -148,7 +154,7 @@ async function repetition(
   const reload = await timed(() => probe.restore(snapshotOf(kind)));
   const p: Population = {
     ...population,
-    alive: population.size + population.heavy,
+    alive: population.size + 2 * population.heavy,
     killed: 0,
     created: 0,
     uncertain: false,
@@ -172,6 +178,7 @@ async function repetition(
       keep(op, {
         ...rate,
         ...(slow.slowest ? { slowest: slow.slowest } : {}),
+        ...(slow.redisWaitMs === undefined ? {} : { slowlogWaitMs: slow.redisWaitMs }),
         ...(error ? { error } : {}),
       });
     }
@@ -230,6 +237,8 @@ function rowOf(
       ),
     ),
     redisWaitMs: summaryOf(runs.flatMap((r) => r.redisWaitMs ?? [])),
+    slowlogWaitMs: summaryOf(runs.flatMap((r) => r.slowlogWaitMs ?? [])),
+    luaBytes: summarize(runs.map((r) => r.luaBytes)),
     commands,
     errors: runs.flatMap((r, i) => (r.error ? [`rep ${i + 1}: ${r.error}`] : [])),
   };

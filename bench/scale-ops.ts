@@ -29,8 +29,8 @@ export const OP_LABELS: Record<ScaleOp, string> = {
   soapp: "soapp (every session)",
   migrate: "migrate --dry-run (its reads)",
   "killsoid-heavy": "killsoid (the user with many sessions)",
-  wipe: "the wipe (10 % expired)",
-  killall: "killall (the rest)",
+  wipe: "the wipe (10 % expired, the kept user's too)",
+  killall: "killall (the rest, the kept user's too)",
 };
 
 /** Seconds a session of the population lives: long, except every tenth (the wipe's share). */
@@ -38,8 +38,13 @@ export const LONG_TTL = 86_400;
 export const SHORT_TTL = 3600;
 /** How far the wipe's clock is moved on: past SHORT_TTL, well before LONG_TTL. */
 export const WIPE_AHEAD = 2 * SHORT_TTL;
-/** The user with many sessions. */
+/** The user with many sessions that soid and killsoid work on. */
 export const HEAVY_ID = "heavy";
+/**
+ * Another user with as many sessions (every tenth with the short ttl), left in place for the
+ * wipe and killall: those must stay bounded with 100,000 sessions of one user too.
+ */
+export const KEPT_ID = "heavy-kept";
 
 export const ttlOf = (i: number) => (i % 10 === 9 ? SHORT_TTL : LONG_TTL);
 export const ipOf = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
@@ -57,6 +62,10 @@ export interface Observation {
   /** redis-server's CPU time during the run, and its time waiting for a CPU (Linux only). */
   redisCpuMs?: number;
   redisWaitMs?: number;
+  /** Quick operations: redis-server's wait for a CPU during the SLOWLOG run. */
+  slowlogWaitMs?: number;
+  /** Bytes of Redis' Lua heap after the run (INFO memory used_memory_lua). */
+  luaBytes: number;
 }
 
 /**
@@ -98,6 +107,7 @@ export async function observe(
     seconds,
     count,
     mix,
+    luaBytes: await probe.luaMemory(),
     ...sched,
     ...(slowest ? { slowest } : {}),
     ...(error ? { error } : {}),
@@ -208,7 +218,8 @@ export function bulkOp(op: BulkOp, s: ScaleSubject, p: Population): () => Promis
       };
     case "wipe":
       return async () => {
-        const n = await expect("wipe", expiring(p.size), s.wipeAhead(WIPE_AHEAD));
+        const want = expiring(p.size) + expiring(p.heavy);
+        const n = await expect("wipe", want, s.wipeAhead(WIPE_AHEAD));
         p.alive -= n;
         return n;
       };

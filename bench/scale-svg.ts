@@ -1,4 +1,4 @@
-import { BULK_OPS, OP_LABELS, QUICK_OPS, type ScaleOp } from "./scale-ops.js";
+import { BULK_OPS, QUICK_OPS, type ScaleOp } from "./scale-ops.js";
 import type { ScaleResults } from "./scale-results.js";
 import { SCALE_KINDS, SCALE_LABELS, type ScaleKind } from "./scale-subjects.js";
 import type { Summary } from "./stats.js";
@@ -100,6 +100,16 @@ function decades(min: number, max: number): { min: number; max: number; ticks: n
   return { min: lo, max: hi, ticks };
 }
 
+/** Panel titles of the operations over many sessions (the tables have the long ones). */
+const SHORT_TITLES: Record<(typeof BULK_OPS)[number], string> = {
+  "soid-heavy": "soid of the user with many sessions",
+  soapp: "soapp (every session)",
+  migrate: "migrate --dry-run (its reads)",
+  "killsoid-heavy": "killsoid of the user with many",
+  wipe: "the wipe (10 % expired)",
+  killall: "killall (the rest)",
+};
+
 /** The worst of the quick operations at each size and store: one line for all of them. */
 function slowestSeries(r: ScaleResults, ops: readonly ScaleOp[]): Map<ScaleKind, Point[]> {
   const series = new Map<ScaleKind, Point[]>();
@@ -172,7 +182,7 @@ export function scaleChart(r: ScaleResults): string {
   // The slowest command per operation, on a shared log scale.
   const panels: { title: string; ops: readonly ScaleOp[] }[] = [
     { title: "quick operations (worst of them)", ops: QUICK_OPS },
-    ...BULK_OPS.map((op) => ({ title: OP_LABELS[op], ops: [op] as const })),
+    ...BULK_OPS.map((op) => ({ title: SHORT_TITLES[op], ops: [op] as const })),
   ];
   const logged = r.ops.flatMap((o) =>
     o.slowest ? [o.slowest.micros.min || o.slowest.logFrom, o.slowest.micros.max] : [],
