@@ -79,17 +79,17 @@ export class RedisProbe {
   /** Sets SLOWLOG's length once; the threshold is set per measurement. */
   async setup(slowlogMaxLen: number): Promise<void> {
     this.maxLen = slowlogMaxLen;
-    await this.redis.config("SET", "slowlog-max-len", String(slowlogMaxLen));
+    await this.send("CONFIG", "SET", "slowlog-max-len", String(slowlogMaxLen));
     await this.logFrom(-1);
   }
 
   /** `slowlog-log-slower-than` in µs; -1 turns the log off. */
   async logFrom(micros: number): Promise<void> {
-    await this.redis.config("SET", "slowlog-log-slower-than", String(micros));
+    await this.send("CONFIG", "SET", "slowlog-log-slower-than", String(micros));
   }
 
   async resetSlowlog(): Promise<void> {
-    await this.redis.slowlog("RESET");
+    await this.send("SLOWLOG", "RESET");
   }
 
   /**
@@ -117,7 +117,7 @@ export class RedisProbe {
 
   /** p50, p99 and p99.9 in µs per command since the last {@link resetStats}. */
   async percentiles(): Promise<Record<string, { p50: number; p99: number; p999: number }>> {
-    const info = await this.redis.info("latencystats");
+    const info = await this.info("latencystats");
     const out: Record<string, { p50: number; p99: number; p999: number }> = {};
     const line = /^latency_percentiles_usec_([^:]+):p50=([\d.]+),p99=([\d.]+),p99\.9=([\d.]+)/gm;
     for (const m of info.matchAll(line)) {
@@ -128,7 +128,7 @@ export class RedisProbe {
 
   /** The upper bound (µs) of the highest non-empty bucket of a command's latency histogram. */
   private async histogramTop(command: string): Promise<number> {
-    const reply = (await this.redis.call("LATENCY", "HISTOGRAM", command)) as [
+    const reply = (await this.send("LATENCY", "HISTOGRAM", command)) as [
       string,
       [string, number, string, number[]],
     ];
@@ -137,7 +137,7 @@ export class RedisProbe {
   }
 
   private async slowestLogged(): Promise<Slowest | undefined> {
-    const entries = (await this.redis.call("SLOWLOG", "GET", "-1")) as [
+    const entries = (await this.send("SLOWLOG", "GET", "-1")) as [
       number,
       number,
       number,
@@ -158,12 +158,12 @@ export class RedisProbe {
 
   /** Starts a window: zeroes INFO commandstats and the latency histograms (CONFIG RESETSTAT). */
   async resetStats(): Promise<void> {
-    await this.redis.config("RESETSTAT");
+    await this.send("CONFIG", "RESETSTAT");
   }
 
   /** Calls and µs per command since the last {@link resetStats}, the probe's own left out. */
   async commandStats(): Promise<Record<string, CommandStat>> {
-    const info = await this.redis.info("commandstats");
+    const info = await this.info("commandstats");
     const out: Record<string, CommandStat> = {};
     for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
       if (/^(info|slowlog|config|ping|client|flushall|latency)/.test(m[1]!)) continue;
@@ -174,17 +174,17 @@ export class RedisProbe {
 
   /** Bytes of Redis' Lua heap (INFO memory used_memory_lua). */
   async luaMemory(): Promise<number> {
-    return field(await this.redis.info("memory"), "used_memory_lua");
+    return field(await this.info("memory"), "used_memory_lua");
   }
 
   /** Bytes Redis has allocated (INFO memory used_memory). */
   async usedMemory(): Promise<number> {
-    return field(await this.redis.info("memory"), "used_memory");
+    return field(await this.info("memory"), "used_memory");
   }
 
   /** CPU seconds (user + system) and commands processed so far. */
   async counters(): Promise<RedisCounters> {
-    const info = await this.redis.info();
+    const info = await this.info("default");
     return {
       cpuSeconds: field(info, "used_cpu_user") + field(info, "used_cpu_sys"),
       commands: field(info, "total_commands_processed"),
@@ -193,19 +193,19 @@ export class RedisProbe {
 
   /** Deletes every key, synchronously, so that the memory is back before the next measurement. */
   async flush(): Promise<void> {
-    await this.redis.flushall("SYNC");
+    await this.send("FLUSHALL", "SYNC");
   }
 
   /** Saves the data set to `file` in the server's directory (blocking, as SAVE is). */
   async snapshot(file: string): Promise<void> {
-    await this.redis.config("SET", "dbfilename", file);
-    await this.redis.call("SAVE");
+    await this.send("CONFIG", "SET", "dbfilename", file);
+    await this.send("SAVE");
   }
 
   /** Replaces the data set with the one saved to `file` (DEBUG RELOAD NOSAVE). */
   async restore(file: string): Promise<void> {
-    await this.redis.config("SET", "dbfilename", file);
-    await this.redis.call("DEBUG", "RELOAD", "NOSAVE");
+    await this.send("CONFIG", "SET", "dbfilename", file);
+    await this.send("DEBUG", "RELOAD", "NOSAVE");
   }
 
   /**
@@ -213,15 +213,26 @@ export class RedisProbe {
    * busy (and answers BUSY after 5 s) until it ends.
    */
   async idle(): Promise<void> {
+    await this.send("PING");
+  }
+
+  /**
+   * Sends one command; while Redis answers BUSY (a script has run for more than 5 s), waits
+   * and sends it again.
+   */
+  private async send(command: string, ...args: string[]): Promise<unknown> {
     for (;;) {
       try {
-        await this.redis.ping();
-        return;
+        return await this.redis.call(command, ...args);
       } catch (err) {
         if (!String((err as Error).message).startsWith("BUSY")) throw err;
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+  }
+
+  private async info(section: string): Promise<string> {
+    return String(await this.send("INFO", section));
   }
 
   quit(): void {

@@ -159,11 +159,19 @@ async function repetition(
     created: 0,
     uncertain: false,
   };
-  const s = makeScaleSubject(kind, host, port, namespaceOf(kind));
+  const make = () => makeScaleSubject(kind, host, port, namespaceOf(kind));
+  let s = make();
   const runs = new Map<ScaleOp, Observation>();
-  const keep = (op: ScaleOp, o: Observation) => {
-    if (o.error) p.uncertain = true;
+  const keep = async (op: ScaleOp, o: Observation) => {
     runs.set(op, o);
+    if (!o.error) return;
+    p.uncertain = true;
+    // A failed call may leave others of the same operation running (in the cluster layout,
+    // the other buckets'): closing the store's connections stops them, then Redis finishes
+    // the script it is in.
+    await s.quit();
+    await probe.idle();
+    s = make();
   };
   try {
     await s.get(p.reads[0]!.token); // connects and loads the scripts, untimed
@@ -175,7 +183,7 @@ async function repetition(
       const rate = await observe(probe, -1, quickOp(op, s, p, n, cfg.inFlight, `${rep}r`));
       const slow = await observe(probe, 0, quickOp(op, s, p, cfg.slowlogCalls, 1, `${rep}s`));
       const error = rate.error ?? slow.error;
-      keep(op, {
+      await keep(op, {
         ...rate,
         ...(slow.slowest ? { slowest: slow.slowest } : {}),
         ...(slow.redisWaitMs === undefined ? {} : { slowlogWaitMs: slow.redisWaitMs }),
@@ -184,7 +192,7 @@ async function repetition(
     }
     for (const op of BULK_OPS) {
       if (op === "migrate" && !s.migrateReads) continue;
-      keep(op, await observe(probe, cfg.bulkSlowlogMicros, bulkOp(op, s, p)));
+      await keep(op, await observe(probe, cfg.bulkSlowlogMicros, bulkOp(op, s, p)));
     }
   } finally {
     await s.quit();
