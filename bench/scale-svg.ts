@@ -71,13 +71,18 @@ function plot(
       `<line x1="${f.x}" x2="${f.x + f.w}" y1="${yy}" y2="${yy}" stroke="#c0392b" stroke-dasharray="4 3"/>`,
     );
   }
-  for (const [kind, points] of series) {
+  // v4 last and dashed: where ours lies on it (the compat layout's memory), both show.
+  const order = [...series].sort(([a], [b]) => Number(a === "v4") - Number(b === "v4"));
+  for (const [kind, points] of order) {
     const color = COLORS[kind];
     const path = points.map(
       (p, i) => `${i ? "L" : "M"}${px(p.size).toFixed(1)},${py(p.value.median).toFixed(1)}`,
     );
+    const dash = kind === "v4" ? ' stroke-dasharray="6 4"' : "";
     if (points.length > 1) {
-      parts.push(`<path d="${path.join("")}" fill="none" stroke="${color}" stroke-width="2"/>`);
+      parts.push(
+        `<path d="${path.join("")}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`,
+      );
     }
     for (const p of points) {
       const cx = px(p.size).toFixed(1);
