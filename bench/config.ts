@@ -35,15 +35,25 @@ export interface BenchConfig {
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 
-/** Reads `--quick`, `--out <dir>`, `BENCH_SIZE=tiny` and `BENCH_OUT`. */
-export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): BenchConfig {
-  const quick = argv.includes("--quick") || env.BENCH_SIZE === "tiny";
-  // Results are written only when asked: `--save` (into bench/), `--out <dir>` or BENCH_OUT.
+/** `--quick` or BENCH_SIZE=tiny: tiny sizes whose figures mean nothing, for the smoke test. */
+export function isQuick(argv: readonly string[], env: NodeJS.ProcessEnv): boolean {
+  return argv.includes("--quick") || env.BENCH_SIZE === "tiny";
+}
+
+/** Results are written only when asked: `--save` (into bench/), `--out <dir>` or BENCH_OUT. */
+export function outputDir(argv: readonly string[], env: NodeJS.ProcessEnv): string | undefined {
   const at = argv.indexOf("--out");
-  const outDir =
+  return (
     (at >= 0 ? argv[at + 1] : undefined) ??
     env.BENCH_OUT ??
-    (argv.includes("--save") ? here : undefined);
+    (argv.includes("--save") ? here : undefined)
+  );
+}
+
+/** Reads `--quick`, `--out <dir>`, `BENCH_SIZE=tiny` and `BENCH_OUT`. */
+export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): BenchConfig {
+  const quick = isQuick(argv, env);
+  const outDir = outputDir(argv, env);
   if (quick) {
     return {
       quick,

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { Redis } from "ioredis";
 import type { BenchConfig } from "./config.js";
-import { ratio, type Summary, summarize } from "./stats.js";
+import { pool, ratio, type Summary, summarize } from "./stats.js";
 import { VARIANTS, type Variant } from "./variants.js";
 
 /** Requests per second of one variant, and how it compares with bare Express. */
@@ -25,21 +25,29 @@ export interface HttpRow {
   vsExpress: Summary;
 }
 
-interface RunningServer {
+/** A variant's server process, and the sessions logged in to it. */
+export interface RunningServer {
   port: number;
   child: ChildProcess;
   /** Request headers of the logged-in sessions the load cycles through. */
   sessions: Record<string, string>[];
+  /** What the server said about itself once listening (e.g. the `touchAfter` it applied). */
+  info: Record<string, unknown>;
 }
 
 const serverFile = fileURLToPath(new URL("./http-server.ts", import.meta.url));
 
-function startServer(variant: Variant, redisUrl: string): Promise<RunningServer> {
+/** Starts one variant's server in a process of its own; `args` go after the Redis URL. */
+export function startServer(
+  variant: Variant,
+  redisUrl: string,
+  args: readonly string[] = [],
+): Promise<RunningServer> {
   const profileDir = process.env.BENCH_CPU_PROF;
   const flags = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
   const child = spawn(
     process.execPath,
-    [...flags, "--import", "tsx", serverFile, variant, redisUrl],
+    [...flags, "--import", "tsx", serverFile, variant, redisUrl, ...args],
     { stdio: ["pipe", "pipe", "inherit"] },
   );
   return new Promise((resolve, reject) => {
@@ -55,13 +63,13 @@ function startServer(variant: Variant, redisUrl: string): Promise<RunningServer>
     lines.once("line", (line) => {
       clearTimeout(timer);
       child.removeAllListeners("exit");
-      const { port } = JSON.parse(line) as { port: number };
-      resolve({ port, child, sessions: [] });
+      const { port, ...info } = JSON.parse(line) as { port: number } & Record<string, unknown>;
+      resolve({ port, child, sessions: [], info });
     });
   });
 }
 
-function stopServer(server: RunningServer): Promise<void> {
+export function stopServer(server: RunningServer): Promise<void> {
   const { child } = server;
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
@@ -74,10 +82,18 @@ function stopServer(server: RunningServer): Promise<void> {
   });
 }
 
-/** Logs `n` users in; returns the headers (token header or cookie) each must send. */
-async function login(server: RunningServer, n: number, variant: Variant): Promise<void> {
+/**
+ * Logs `n` users in, `concurrency` at a time; keeps the headers (token header or cookie) each
+ * must send.
+ */
+export async function login(
+  server: RunningServer,
+  n: number,
+  variant: Variant,
+  concurrency = 1,
+): Promise<void> {
   const base = `http://127.0.0.1:${server.port}`;
-  for (let i = 0; i < n; i++) {
+  await pool(n, concurrency, async () => {
     const res = await fetch(`${base}/login`, { method: "POST" });
     if (!res.ok) throw new Error(`${variant}: login answered ${res.status}`);
     const body = (await res.json()) as { headers: Record<string, string> };
@@ -86,7 +102,7 @@ async function login(server: RunningServer, n: number, variant: Variant): Promis
       ...body.headers,
       ...(cookies.length > 0 ? { cookie: cookies.join("; ") } : {}),
     });
-  }
+  });
   // The session must really be read: a variant that lost it would answer user null, fast.
   const check = await fetch(`${base}/`, { headers: server.sessions[0] });
   const { user } = (await check.json()) as { user: string | null };
@@ -95,19 +111,27 @@ async function login(server: RunningServer, n: number, variant: Variant): Promis
   }
 }
 
-interface Run {
+/** One autocannon run against one server. */
+export interface Run {
   rps: number;
   p50: number;
   p99: number;
+  /** Server process CPU µs per request. */
   serverCpu: number;
+  /** redis-server CPU µs per request (used_cpu_user + used_cpu_sys). */
   redisCpu: number;
+  /** Commands Redis ran per request, those inside scripts included. */
+  redisCommands: number;
 }
 
-/** CPU seconds redis-server has used. */
-async function redisCpuSeconds(redis: Redis): Promise<number> {
-  const info = await redis.info("cpu");
+/** CPU seconds redis-server has used, and the commands it has run. */
+async function redisCounters(redis: Redis): Promise<{ cpu: number; commands: number }> {
+  const info = await redis.info();
   const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
-  return field("used_cpu_user") + field("used_cpu_sys");
+  return {
+    cpu: field("used_cpu_user") + field("used_cpu_sys"),
+    commands: field("total_commands_processed"),
+  };
 }
 
 /** CPU µs the server process has used. */
@@ -116,7 +140,8 @@ async function serverCpuMicros(server: RunningServer): Promise<number> {
   return ((await res.json()) as { us: number }).us;
 }
 
-async function load(
+/** Drives `server` with autocannon for `seconds`: requests/s, latency and CPU per request. */
+export async function load(
   server: RunningServer,
   redis: Redis,
   seconds: number,
@@ -126,7 +151,7 @@ async function load(
   // the same session (as a fixed request list would make them): at any moment `connections`
   // different users are in flight, as on a real site.
   let next = 0;
-  const redis0 = await redisCpuSeconds(redis);
+  const redis0 = await redisCounters(redis);
   const server0 = await serverCpuMicros(server);
   const result = await autocannon({
     url: `http://127.0.0.1:${server.port}`,
@@ -151,14 +176,16 @@ async function load(
     );
   }
   const serverCpu = (await serverCpuMicros(server)) - server0;
-  const redisCpu = (await redisCpuSeconds(redis)) - redis0;
+  const redis1 = await redisCounters(redis);
   const requests = result.requests.total;
   return {
     rps: requests / result.duration,
     p50: result.latency.p50,
     p99: result.latency.p99,
     serverCpu: serverCpu / requests,
-    redisCpu: (redisCpu * 1e6) / requests,
+    redisCpu: ((redis1.cpu - redis0.cpu) * 1e6) / requests,
+    // The INFO that reads the counters is one command itself.
+    redisCommands: (redis1.commands - redis0.commands - 1) / requests,
   };
 }
 

@@ -1,7 +1,9 @@
 /**
  * One HTTP server variant of the bench, in a process of its own so that it does not share an
- * event loop with autocannon. Usage: `node --import tsx bench/http-server.ts <variant> <redisUrl>`.
- * Prints `{"port":N}` once listening; exits on SIGTERM or when its stdin closes (parent gone).
+ * event loop with autocannon. Usage:
+ * `node --import tsx bench/http-server.ts <variant> <redisUrl> [touchAfter seconds]`.
+ * Prints `{"port":N}` once listening (with `touchAfter`: what the store took); exits
+ * on SIGTERM or when its stdin closes (parent gone).
  *
  * Every variant answers `POST /login` (creates a session, answers `{headers}` to send, plus any
  * Set-Cookie) and `GET /` (reads the session, answers `{user}`), so they do the same work.
@@ -13,7 +15,7 @@ import express, { type Express } from "express";
 import session from "express-session";
 import { createClient } from "redis";
 import v4module from "redis-sessions";
-import { redisSessions } from "../src/index.js";
+import { redisSessions, type StoreOptions } from "../src/index.js";
 import { CACHETIME, type Variant } from "./variants.js";
 
 declare module "express-session" {
@@ -34,7 +36,12 @@ interface Built {
 let users = 0;
 const nextId = () => `u${users++}`;
 
-async function build(variant: Variant, url: string): Promise<Built> {
+async function build(
+  variant: Variant,
+  url: string,
+  touchAfter: number,
+  info: Record<string, unknown>,
+): Promise<Built> {
   const app = express();
   // This process' CPU time in µs, for the bench's CPU-per-request figures; mounted before any
   // session middleware so that it costs the same in every variant.
@@ -54,13 +61,19 @@ async function build(variant: Variant, url: string): Promise<Built> {
     }
     case "ours":
     case "ours-cached":
-    case "ours-untraced": {
+    case "ours-untraced":
+    case "ours-touch":
+    case "ours-cluster":
+    case "ours-cluster-touch": {
       const cachetime = variant === "ours-cached" ? CACHETIME : 0;
       const openTelemetry = variant !== "ours-untraced";
+      const layout = variant.startsWith("ours-cluster") ? "cluster" : "compat";
+      const store: StoreOptions = { redis: url, cachetime, layout, openTelemetry };
       const middleware = redisSessions({
         app: APP,
-        store: { redis: url, cachetime, openTelemetry },
+        store: variant.endsWith("-touch") ? { ...store, touchAfter } : store,
       });
+      info.touchAfter = middleware.store.options.touchAfter;
       app.use(middleware);
       app.post("/login", async (req, res) => {
         await req.rs.upsert(nextId(), { name: NAME });
@@ -123,8 +136,9 @@ async function build(variant: Variant, url: string): Promise<Built> {
 }
 
 async function main(): Promise<void> {
-  const [variant, url] = process.argv.slice(2) as [Variant, string];
-  const { app, close } = await build(variant, url);
+  const [variant, url, touchAfter] = process.argv.slice(2) as [Variant, string, string?];
+  const info: Record<string, unknown> = {};
+  const { app, close } = await build(variant, url, Number(touchAfter ?? 60), info);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, "127.0.0.1", () => resolve(s));
   });
@@ -142,7 +156,7 @@ async function main(): Promise<void> {
   process.stdin.resume();
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
-  process.stdout.write(`${JSON.stringify({ port })}\n`);
+  process.stdout.write(`${JSON.stringify({ ...info, port })}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -2,7 +2,8 @@
  * `npm run bench`: this package against redis-sessions 4.0.0 and express-session +
  * connect-redis, on a private redis-server started for the run. Prints Markdown tables; with
  * `--save` writes results.json, results.svg and results.md to bench/ (or to `--out <dir>`).
- * `--quick` (or BENCH_SIZE=tiny) runs tiny sizes, for the smoke test only.
+ * `--quick` (or BENCH_SIZE=tiny) runs tiny sizes, for the smoke test only. `--scale` runs the
+ * scale mode instead (bench/scale-run.ts), which writes scale-results.* the same way.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,12 +15,15 @@ import { readConfig } from "./config.js";
 import { httpBench } from "./http-bench.js";
 import { machine } from "./machine.js";
 import { evaluateTargets, type Results } from "./results.js";
+import { scaleMain } from "./scale-run.js";
 import { storeBench } from "./store-bench.js";
 import { chart } from "./svg.js";
 import { markdown } from "./tables.js";
 
 async function main(): Promise<void> {
-  const cfg = readConfig(process.argv.slice(2), process.env);
+  const argv = process.argv.slice(2);
+  if (argv.includes("--scale")) return scaleMain(argv);
+  const cfg = readConfig(argv, process.env);
   const started = Date.now();
   const log = (line: string) => {
     process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0)} s] ${line}\n`);
