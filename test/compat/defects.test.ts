@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import type { RedisSessions } from "../../src/index.js";
 import { runStoreScript } from "../helpers/child.js";
 import { dumpNamespace, rawClient, redisUrl, uniqueNamespace } from "../helpers/context.js";
+import { openMonitor } from "../helpers/monitor.js";
 import { startRedisServer } from "../helpers/redis-server.js";
 import { fakeClock, storePool, T0 } from "../helpers/stores.js";
 import { until } from "../helpers/wait.js";
@@ -116,23 +117,21 @@ describe("kill does not count a read", () => {
     const one = await rs.create({ ...base, id: "user1" });
     await rs.create({ ...base, id: "user1" });
     clock.t += 100;
-    const monitor = await ownRaw.monitor();
-    const seen: string[][] = [];
-    monitor.on("monitor", (_time: string, args: string[]) => {
-      if (args.some((a) => String(a).startsWith(ns))) seen.push(args.map(String));
-    });
+    const monitor = await openMonitor(own.host, own.port);
+    const ofNs = () =>
+      monitor.lines.map((l) => l.args).filter((args) => args.some((a) => a.startsWith(ns)));
     try {
       expect(await rs.kill({ app: "test", token: one.token })).toEqual({ kill: 1 });
       const deleted = (args: string[]) => args[0]?.toUpperCase() === "DEL";
-      await until(() => seen.some(deleted), { ms: 3000, every: 5, what: "the DEL in MONITOR" });
-      const commands = seen.map((args) => args[0]?.toUpperCase());
+      await until(() => ofNs().some(deleted), { ms: 3000, every: 5, what: "the DEL in MONITOR" });
+      const commands = ofNs().map((args) => args[0]?.toUpperCase());
       expect(commands).not.toContain("HINCRBY");
       expect(commands).not.toContain("ZADD");
       // redis-sessions 4.0.0's kill ran a full get first: user1 would now look active at T0 + 100.
       expect(await ownRaw.zscore(`${ns}:test:_users`, "user1")).toBe(String(T0));
       expect(await rs.activity({ app: "test", deltaTime: 50 })).toEqual({ activity: 0 });
     } finally {
-      monitor.disconnect();
+      monitor.close();
       await rs.quit();
       ownRaw.disconnect();
       await own.stop();

@@ -6,7 +6,9 @@
  */
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dumpNamespace, rawClient, uniqueNamespace } from "../helpers/context.js";
+import { dumpNamespace, rawClient, redisUrl, uniqueNamespace } from "../helpers/context.js";
+import { openMonitor } from "../helpers/monitor.js";
+import { until } from "../helpers/wait.js";
 import { ElixirPort, ElixirPortCrash, ElixirPortRejection } from "./elixir-port.js";
 
 /** A unix-ms instant (2026-12-08): the reference's example, 13 digits like any date until 2286. */
@@ -424,16 +426,11 @@ describe("command stream (MONITOR)", () => {
     const info = String(await portRedis.call("CLIENT", "INFO"));
     const addr = /addr=(\S+)/.exec(info)?.[1];
     expect(addr).toBeDefined();
-    const monitor = await raw.monitor();
-    const seen: string[][] = [];
+    const url = new URL(redisUrl());
+    const monitor = await openMonitor(url.hostname, Number(url.port || 6379));
     const sentinel = `done-${k("")}`;
-    const done = new Promise<void>((resolve) => {
-      monitor.on("monitor", (_time: string, args: string[], source: string) => {
-        if (source !== addr) return;
-        if (args[0] === "ECHO" && args[1] === sentinel) resolve();
-        else seen.push(args.map(String));
-      });
-    });
+    const ours = () => monitor.lines.filter((l) => l.source === addr).map((l) => l.args);
+    const ended = (args: string[]) => args[0] === "ECHO" && args[1] === sentinel;
     try {
       const { token } = await port.create({ app, id: "u1", ip, d: { k: "a" } });
       clock.now = T0 + 400; // same second: set still writes la
@@ -442,7 +439,8 @@ describe("command stream (MONITOR)", () => {
       await port.get({ app, token });
       await port.kill({ app, token });
       await portRedis.call("ECHO", sentinel);
-      await done;
+      await until(() => ours().some(ended), { what: "the sentinel ECHO in MONITOR" });
+      const seen = ours().filter((args) => !ended(args));
       const h = k(token);
       const hmget = ["HMGET", h, "id", "r", "w", "ttl", "d", "la", "ip"];
       const zadds = (now: number) => [
@@ -487,7 +485,7 @@ describe("command stream (MONITOR)", () => {
         ["ZREM", k("_users"), "u1"],
       ]);
     } finally {
-      monitor.disconnect();
+      monitor.close();
     }
   });
 });
