@@ -10,7 +10,9 @@ export type ErrorName =
   | "limitExceeded"
   | "invalidConfiguration"
   | "internalError"
-  | "storeUnavailable";
+  | "storeUnavailable"
+  | "reauthenticationRequired"
+  | "csrfFailed";
 
 /**
  * Every code, with the `name` and HTTP status its errors carry. A code raised by a Lua script
@@ -35,6 +37,13 @@ const CATALOGUE = {
   ERS_INVALID_D_KEY: ["invalidValue", 400],
   ERS_INVALID_LIMIT: ["invalidValue", 400],
   ERS_INVALID_CURSOR: ["invalidValue", 400],
+  ERS_INVALID_ABSOLUTE: ["invalidValue", 400],
+  ERS_INVALID_GRACE: ["invalidValue", 400],
+  ERS_INVALID_HANDLE: ["invalidFormat", 400],
+  ERS_INVALID_UA: ["invalidFormat", 400],
+  ERS_SESSION_LIMIT: ["limitExceeded", 409],
+  ERS_REAUTHENTICATE: ["reauthenticationRequired", 401],
+  ERS_CSRF: ["csrfFailed", 403],
   ERS_D_TOO_LARGE: ["limitExceeded", 413],
   ERS_D_TOO_MANY_KEYS: ["limitExceeded", 413],
   ERS_TOKEN_COLLISION: ["invalidValue", 409],
@@ -65,7 +74,10 @@ const BRAND = Symbol.for("express-redis-sessions.error");
 export class RedisSessionsError extends Error {
   override readonly name: ErrorName;
   readonly code: ErrorCode;
-  /** HTTP status: 400 bad input, 401 no session, 409 conflict, 413 limits, 5xx server side. */
+  /**
+   * HTTP status: 400 bad input, 401 no session or a stale login, 403 a failed CSRF check, 409
+   * conflict (a refused login over the per-user cap), 413 limits, 5xx server side.
+   */
   readonly status: number;
   /** Express's error handler reveals `message` to the client only when this is true. */
   readonly expose: boolean;
