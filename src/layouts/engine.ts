@@ -81,8 +81,11 @@ export interface SessionEngine {
   /** The live sessions ended and every token that was removed. */
   killsoid(app: string, id: string): Promise<{ kill: number; tokens: string[] }>;
   killall(app: string): Promise<number>;
-  /** Removes expired sessions' keys; resolves to the number removed and which they were. */
-  wipe(): Promise<WipeResult>;
+  /**
+   * Removes expired sessions' keys; resolves to the number removed and which they were.
+   * `complete` (an explicit `wipe()`): also finish any bounded search for apps first.
+   */
+  wipe(complete?: boolean): Promise<WipeResult>;
   /** Takes the wipe lease (one wiper at a time across processes) for `ms`; true if taken. */
   takeLease(owner: string, ms: Milliseconds): Promise<boolean>;
   /** Keys whose slots a kill wrote, for `durableKill`'s WAIT (none on one Redis). */

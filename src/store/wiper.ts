@@ -56,7 +56,7 @@ export class Wiper {
       });
       if (!got) return 0;
     }
-    const { removed, sessions } = await this.engine.wipe();
+    const { removed, sessions } = await this.engine.wipe(force);
     if (removed) debug("wiped %d expired sessions", removed);
     this.removed(sessions);
     return removed;

@@ -240,8 +240,8 @@ export class ClusterEngine implements SessionEngine {
     return this.appWide.killall(app);
   }
 
-  async wipe(): Promise<WipeResult> {
-    return this.appWide.wipe(await this.appScan.next());
+  async wipe(complete = false): Promise<WipeResult> {
+    return this.appWide.wipe(await this.appScan.next(complete));
   }
 
   async takeLease(owner: string, ms: Milliseconds): Promise<boolean> {

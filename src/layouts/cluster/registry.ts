@@ -91,36 +91,41 @@ export class BucketRegistry {
  * The apps that have a registry key (those that ever had a session), found with SCAN on every
  * master, never KEYS. Each run goes on where the last one stopped, for at most
  * {@link SCANS_PER_RUN} calls per node, so one wipe run is bounded however many keys there are.
+ * Apps once found are kept: with millions of keys a full scan spans several runs, and an app
+ * must not wait for the scan to come round again to be wiped.
  */
 export class AppScan {
   private readonly cursors = new Map<string, string>();
+  private readonly known = new Set<string>();
 
   constructor(
     private readonly client: RedisClient,
     private readonly layout: ClusterLayout,
   ) {}
 
-  /** The apps found by this run's share of the scan. */
-  async next(): Promise<string[]> {
+  /**
+   * Every app found so far, with this run's share of the scan; `complete` scans on until every
+   * node's scan has come round (each SCAN call still bounded), for an explicit `wipe()`.
+   */
+  async next(complete = false): Promise<string[]> {
     const marker = "\u0000";
     const [head = "", tail = ""] = this.layout.registry(marker).split(marker);
     const pattern = `${head.replace(/[*?[\]\\]/g, "\\$&")}*${tail.replace(/[*?[\]\\]/g, "\\$&")}`;
-    const found = new Set<string>();
     for (const node of masters(this.client)) {
       const id = `${node.options.host}:${node.options.port}`;
       let cursor = this.cursors.get(id) ?? "0";
-      for (let scans = 0; scans < SCANS_PER_RUN; scans++) {
+      for (let scans = 0; complete || scans < SCANS_PER_RUN; scans++) {
         const [next, batch] = await node.scan(cursor, "MATCH", pattern, "COUNT", SCAN_COUNT);
         cursor = next;
         for (const key of batch) {
           const app = key.slice(head.length, key.length - tail.length);
-          if (isAppName(app)) found.add(app);
+          if (isAppName(app)) this.known.add(app);
         }
         if (cursor === "0") break;
       }
       if (cursor === "0") this.cursors.delete(id);
       else this.cursors.set(id, cursor);
     }
-    return [...found].sort();
+    return [...this.known].sort();
   }
 }
