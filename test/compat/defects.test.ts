@@ -63,7 +63,8 @@ describe("concurrent set: no lost update", () => {
   it("400 concurrent sets of distinct keys on one session keep all 400", async () => {
     const namespace = uniqueNamespace();
     // Four connections, so the sets really race on the server.
-    const writers = [0, 1, 2, 3].map(() => open({ namespace, maxDataKeys: 1000 }));
+    // A generous timeout: on a loaded machine 400 queued scripts may take longer than 1 s.
+    const writers = [0, 1, 2, 3].map(() => open({ namespace, maxDataKeys: 1000, timeout: 10_000 }));
     const { token } = await writers[0]!.create({ ...base, id: "user1" });
     const results = await Promise.all(
       keys.map((k, i) => writers[i % 4]!.set({ app: "test", token, d: { [k]: i } })),

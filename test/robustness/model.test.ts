@@ -379,6 +379,9 @@ describe("model-based: the store against an in-memory model, on a real Redis", (
             wipe: 0,
             maxDataKeys: MAX_KEYS,
             touchAfter,
+            // The model checks meaning, not latency: a loaded CI machine must not turn a slow
+            // call into a timeout the model does not expect.
+            timeout: 10_000,
           };
           const a = new RedisSessions<Record<string, unknown>>({ ...opts, clock: () => clock.now });
           const b = new RedisSessions<Record<string, unknown>>({ ...opts, clock: () => clock.now });
