@@ -60,8 +60,9 @@ export async function ceilingBench(
   try {
     const { token } = await store.create({ app: "bench", id: "u1", ip: "127.0.0.1" });
     await admin.script("LOAD", getScript.lua);
-    // ARGV as the store sends it: Redis clock (""), key prefix, app, token, count the read.
-    const evalsha = ["evalsha", getScript.sha, "0", "", store.keys.prefix, "bench", token, "1"];
+    // ARGV as the store sends it: Redis clock (""), key prefix, app, token, touchAfter (1 s:
+    // refresh activity once a second, as redis-sessions' default reads do), no ip.
+    const evalsha = ["evalsha", getScript.sha, "0", "", store.keys.prefix, "bench", token, "1", ""];
     const tests = [
       { test: "GET", label: "GET (redis-benchmark)", command: ["-t", "get"] },
       {
