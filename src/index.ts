@@ -12,6 +12,7 @@ import "./middleware/express-augment.js";
 
 export type { ErrorCode, ErrorName } from "./errors.js";
 export { isRedisSessionsError, isStoreError, RedisSessionsError } from "./errors.js";
+export { sessionHandle } from "./handle.js";
 export { ClusterLayout, DEFAULT_BUCKETS, MAX_BUCKETS } from "./layouts/cluster/keys.js";
 export type { KeyLayout } from "./layouts/compat/keys.js";
 export { compatLayout } from "./layouts/compat/keys.js";
@@ -34,13 +35,23 @@ export { STORE_CHANNEL } from "./observability/channel.js";
 export type { RedisClient } from "./redis-client.js";
 export type { ExpressLike, RestSessionsOptions, RestSessionsRouter } from "./rest/router.js";
 export { restSessions } from "./rest/router.js";
+export type { AccountStoreOptions } from "./store/account-options.js";
 export type { CacheStats } from "./store/cache.js";
 export type { NodeAddress } from "./store/cluster-connection.js";
 export type { ConnectionOptions } from "./store/connection.js";
 export { boundedDefaults } from "./store/connection.js";
 export type { DurableKill } from "./store/durable.js";
+export type {
+  KilledEvent,
+  KilledManyEvent,
+  KilledOneEvent,
+  RotatedEvent,
+  SessionEvent,
+  StoreEvents,
+} from "./store/events.js";
 export type { ResolvedStoreOptions, StoreOptions } from "./store/options.js";
 export { STORE_DEFAULTS } from "./store/options.js";
+export type { HandleParams } from "./store/store.js";
 export { isRedisSessions, RedisSessions } from "./store/store.js";
 export { createToken } from "./token.js";
 export type {
@@ -55,6 +66,7 @@ export type {
   Seconds,
   Session,
   SessionData,
+  SessionEntry,
   SessionPage,
   SessionWithToken,
   TokenParams,

@@ -44,10 +44,27 @@ export interface Session<D = DefaultData> {
   no_resave?: true;
   /** The data; absent when empty. */
   d?: D;
+  /**
+   * Created, unix seconds (`ct`; for sessions of other clients, from a redis-sessions token's
+   * timestamp when it has one). Absent when unknown.
+   */
+  created?: number;
+  /** The last authentication, unix seconds (`au`: create, then `reauthenticated`). */
+  auth?: number;
+  /** The absolute end, unix seconds (`ab`), for sessions created with `absolute`. */
+  expires?: number;
+  /** The user agent given at create (at most 512 characters). */
+  ua?: string;
 }
 
 /** A session in a `soid` or `soapp` list: also carries its token, so one device can be revoked. */
 export type SessionWithToken<D = DefaultData> = Session<D> & { token: string };
+
+/**
+ * A session in a `soid` or `soapp` list: its token and its handle, a non-secret name of it (see
+ * `sessionHandle`) that device lists show and kill-by-handle takes.
+ */
+export type SessionEntry<D = DefaultData> = SessionWithToken<D> & { handle: string };
 
 /** Parameters of {@link RedisSessions.create}. */
 export interface CreateParams<D = DefaultData> {
@@ -60,6 +77,14 @@ export interface CreateParams<D = DefaultData> {
   d?: Partial<D> | DataPatch<D> | undefined;
   /** Keep the expiry fixed at create + ttl instead of sliding it on each access. */
   no_resave?: boolean | undefined;
+  /** The user agent (a string; cut to 512 characters). @default none */
+  ua?: string | undefined;
+  /**
+   * Absolute timeout: the session ends this many seconds after create, whatever its activity
+   * (an integer from 10 to 315360000). A Redis expiry on the session binds every client.
+   * @default none (only the idle `ttl`)
+   */
+  absolute?: Seconds | undefined;
 }
 
 /** `{app, token}` */
@@ -95,6 +120,6 @@ export interface PageParams {
  * A page may hold fewer than `limit` sessions (expired ones are skipped) before the end.
  */
 export interface SessionPage<D = DefaultData> {
-  sessions: SessionWithToken<D>[];
+  sessions: SessionEntry<D>[];
   cursor: string | null;
 }

@@ -4,21 +4,12 @@ import type { DataEntry, DataLimits } from "../validate.js";
 import { ClusterEngine } from "./cluster/engine.js";
 import { CompatEngine } from "./compat/engine.js";
 import type { KeyLayout } from "./compat/keys.js";
+import type { KillTarget, NewSession, WipeResult } from "./engine-types.js";
 import type { ListPage } from "./listing.js";
 import type { SessionReply } from "./reply.js";
 import { Runner, type ScriptArg } from "./script.js";
 
-/** What a kill wrote: one token's session, one id's sessions, or a whole app. */
-export type KillTarget = { token: string } | { id: string } | "all";
-
-/** A new session as the create script takes it (`d` already serialized, `""` for none). */
-export interface NewSession {
-  id: string;
-  ip: string;
-  ttl: number;
-  d: string;
-  noResave: boolean;
-}
+export type { KillTarget, NewSession, WipedSession, WipeResult } from "./engine-types.js";
 
 /**
  * What a key layout does with Redis. The store validates input, runs the cache and types
@@ -35,9 +26,13 @@ export interface SessionEngine {
   token(app: string, id: string): string;
   /** A new token for the session that `token` names now (for rotate: same place, new name). */
   successor(app: string, token: string): string;
-  create(app: string, token: string, session: NewSession): Promise<void>;
-  /** Reads a session, counts the read and refreshes its activity (see `touchAfter`). */
-  get(app: string, token: string): Promise<SessionReply | null>;
+  /** Creates a session; resolves to the tokens of sessions its id's cap evicted. */
+  create(app: string, token: string, session: NewSession): Promise<string[]>;
+  /**
+   * Reads a session, counts the read and refreshes its activity (see `touchAfter`), keeping `ip`
+   * (when given) as its last one. Follows a rotation alias: the reply then has 1 at index 12.
+   */
+  get(app: string, token: string, ip?: string): Promise<SessionReply | null>;
   /**
    * Refreshes activity of live sessions without counting a read. Resolves to the tokens that may
    * have no live session any more (deleted, flushed, evicted or expired), so a cache can drop
@@ -51,10 +46,22 @@ export interface SessionEngine {
     entries: readonly DataEntry[],
     limits: DataLimits,
   ): Promise<SessionReply | null>;
-  /** 1 if a live session was ended. */
-  kill(app: string, token: string): Promise<number>;
-  /** True if the session moved to `next`. */
-  rotate(app: string, token: string, next: string): Promise<boolean>;
+  /** 1 if a live session was ended; with `id`, only a session of that id is. */
+  kill(app: string, token: string, id?: string): Promise<number>;
+  /**
+   * Moves the session to `next`; with a grace, `token` stays an alias of it that long.
+   * Resolves to the session's id and the token it was moved from, or null when it is gone.
+   */
+  rotate(
+    app: string,
+    token: string,
+    next: string,
+    grace: number,
+  ): Promise<{ id: string; from: string } | null>;
+  /** Sets the last authentication to now; the session, or null. */
+  reauthenticated(app: string, token: string): Promise<SessionReply | null>;
+  /** The session's CSRF token, `candidate` written first when it has none; null: no session. */
+  csrfToken(app: string, token: string, candidate: string): Promise<string | null>;
   activity(app: string, deltaTime: number): Promise<number>;
   /** Sessions indexed as active within deltaTime (expired ones not yet wiped included). */
   countSessions(app: string, deltaTime: number): Promise<number>;
@@ -74,8 +81,8 @@ export interface SessionEngine {
   /** The live sessions ended and every token that was removed. */
   killsoid(app: string, id: string): Promise<{ kill: number; tokens: string[] }>;
   killall(app: string): Promise<number>;
-  /** Removes expired sessions' keys; resolves to the number removed. */
-  wipe(): Promise<number>;
+  /** Removes expired sessions' keys; resolves to the number removed and which they were. */
+  wipe(): Promise<WipeResult>;
   /** Takes the wipe lease (one wiper at a time across processes) for `ms`; true if taken. */
   takeLease(owner: string, ms: Milliseconds): Promise<boolean>;
   /** Keys whose slots a kill wrote, for `durableKill`'s WAIT (none on one Redis). */

@@ -23,14 +23,31 @@ local function num(v)
 end
 
 -- redis-sessions' rule: expired when ttl < now - la. A missing la counts as 0, so expired.
-local function alive(now, la, ttl)
+-- A session with an absolute end (ab) is also expired from that second on.
+local function alive(now, la, ttl, ab)
+  if ab and now >= num(ab) then return false end
   return num(ttl) >= now - num(la)
+end
+
+-- Binds a key's Redis expiry to the unix second at: PEXPIREAT on Redis' own clock (real is
+-- true when the scripts read TIME), else the same span from the caller's clock (a fake one).
+local function expireAt(key, at, now, real)
+  if real then return redis.call('PEXPIREAT', key, math.floor(at * 1000)) end
+  return redis.call('PEXPIRE', key, math.max(1, math.floor((at - now) * 1000)))
+end
+
+-- A rotation alias (a hash {rt = new token, re = end}, no id): the token it names while it
+-- lasts, else nil. Every script that takes a token resolves it first.
+local function aliasOf(key, now)
+  local a = redis.call('HMGET', key, 'rt', 're')
+  if a[1] and now < num(a[2]) then return a[1] end
+  return nil
 end
 `;
 
 /** `FIELDS` and `load(key, now)`: a live session's fields and derived values, or nil. */
 export const LUA_LOAD = `
-local FIELDS = {'id', 'r', 'w', 'ttl', 'd', 'la', 'ip', 'no_resave'}
+local FIELDS = {'id', 'r', 'w', 'ttl', 'd', 'la', 'ip', 'no_resave', 'ct', 'au', 'ab', 'ua'}
 
 -- Reads a session hash; returns nil when missing or expired, else the fields and derived values.
 local function load(key, now)
@@ -40,11 +57,12 @@ local function load(key, now)
   local ttl = num(f[4])
   local idle = now - la
   if ttl < idle then return nil end
+  if f[11] and now >= num(f[11]) then return nil end
   local noresave = f[8] == '1'
   local remaining = ttl
   if noresave then remaining = ttl - idle end
   return { id = f[1], r = f[2], w = f[3], d = f[5], ip = f[7], idle = idle,
-           noresave = noresave, ttl = remaining }
+           noresave = noresave, ttl = remaining, ct = f[9], au = f[10], ab = f[11], ua = f[12] }
 end
 
 -- Adds 1 to a counter (r, w) that another client may have left a non-integer ("1.5", "", "abc"):
@@ -64,11 +82,15 @@ local function increment(key, field, old)
 end
 `;
 
-/** `reply(s, w, d)`: the array a script returns for one session (decoded by reply.ts). */
+/**
+ * `reply(s, w, d)`: the array a script returns for one session (decoded by reply.ts): v4's
+ * fields, then created, auth, absolute end and user agent (false when absent).
+ */
 export const LUA_REPLY = `
 local function reply(s, w, d)
   return { s.id, s.r or '0', w or '0', tostring(s.ttl), tostring(s.idle), s.ip or false,
-           s.noresave and 1 or 0, d or false }
+           s.noresave and 1 or 0, d or false, s.ct or false, s.au or false, s.ab or false,
+           s.ua or false }
 end
 `;
 
@@ -214,57 +236,5 @@ local function merge(stored, first, maxBytes, maxKeys)
     return nil, 'ERS_D_TOO_LARGE ' .. maxBytes
   end
   return d
-end
-`;
-
-/**
- * Creating a session hash: `existing(key, id)` answers a resend of the same create (1) or a token
- * taken by another id (an error), else nil; `newFields` lists the fields in redis-sessions' order.
- */
-export const LUA_CREATE = `
-local function existing(key, id)
-  local owner = redis.call('HGET', key, 'id')
-  if not owner then return nil end
-  if owner == id then return 1 end
-  return redis.error_reply('ERS_TOKEN_COLLISION token already in use')
-end
-
-local function newFields(id, ip, now, ttl, d, noresave)
-  local fields = {'id', id, 'r', 1, 'w', 1, 'ip', ip, 'la', now, 'ttl', ttl}
-  if d ~= '' then fields[#fields + 1] = 'd'; fields[#fields + 1] = d end
-  if noresave == '1' then fields[#fields + 1] = 'no_resave'; fields[#fields + 1] = 1 end
-  return fields
-end
-`;
-
-/**
- * Migration imports: `imported(first)` reads field/value pairs from ARGV[first] up to an empty
- * argument (the HSET list, a map of them, and the position of the empty one); `importedAlready`
- * answers 0 when the stored copy is at least as new (same id, no fewer writes, no older
- * activity), an error when the token belongs to another id, else nil.
- */
-export const LUA_IMPORT = `
-local function imported(first)
-  local fields, f = {}, {}
-  local i = first
-  while ARGV[i] ~= '' do
-    fields[#fields + 1] = ARGV[i]
-    fields[#fields + 1] = ARGV[i + 1]
-    f[ARGV[i]] = ARGV[i + 1]
-    i = i + 2
-  end
-  return fields, f, i
-end
-
-local function importedAlready(key, f)
-  local old = redis.call('HMGET', key, 'id', 'w', 'la')
-  if old[1] == f.id and (tonumber(old[2]) or 0) >= (tonumber(f.w) or 0)
-      and (tonumber(old[3]) or 0) >= (tonumber(f.la) or 0) then
-    return 0
-  end
-  if old[1] and old[1] ~= f.id then
-    return redis.error_reply('ERS_TOKEN_COLLISION token already in use by another id')
-  end
-  return nil
 end
 `;

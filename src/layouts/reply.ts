@@ -1,5 +1,6 @@
 import { debuglog } from "node:util";
-import type { Seconds, Session, SessionWithToken } from "../types.js";
+import { legacyCreated, sessionHandle } from "../handle.js";
+import type { Seconds, Session, SessionEntry } from "../types.js";
 import { MAX_TTL } from "../validate.js";
 
 const debug = debuglog("express-redis-sessions");
@@ -8,7 +9,11 @@ const debug = debuglog("express-redis-sessions");
  * Decoding what the scripts of both layouts return (see `reply()` in src/layouts/lua.ts).
  */
 
-/** The array a store script returns for one session: id r w ttl idle ip no_resave d. */
+/**
+ * The array a store script returns for one session: id r w ttl idle ip no_resave d, then our
+ * fields ct au ab ua (null when absent; a reply of an older script may lack them); a get
+ * through a rotation alias has 1 after them (such a read is never cached).
+ */
 export type SessionReply = [
   string,
   string,
@@ -18,7 +23,19 @@ export type SessionReply = [
   string | null,
   number,
   string | null,
+  (string | null)?,
+  (string | null)?,
+  (string | null)?,
+  (string | null)?,
+  number?,
 ];
+
+/** A unix time another client may have written: a whole number >= 0, else undefined. */
+function unixTime(text: unknown): number | undefined {
+  if (text === null || text === undefined || text === "") return undefined;
+  const n = Number(text);
+  return Number.isFinite(n) && n >= 0 ? Math.floor(n) : undefined;
+}
 
 /** The longest ttl a session reports: longer ones (written by other clients) read as this. */
 const MAX_SECONDS = MAX_TTL;
@@ -49,8 +66,8 @@ function seconds(text: unknown, max: number): number {
  * each is read defensively: the numbers come out whole and >= 0, and a `d` that is not a JSON
  * object is left out.
  */
-export function toSession<D>(reply: SessionReply): Session<D> {
-  const [id, r, w, ttlText, idleText, ip, noResave, d] = reply;
+export function toSession<D>(reply: SessionReply, token?: string): Session<D> {
+  const [id, r, w, ttlText, idleText, ip, noResave, d, ct, au, ab, ua] = reply;
   const ttl = seconds(ttlText, MAX_SECONDS);
   const session: Session<D> = {
     id,
@@ -75,15 +92,25 @@ export function toSession<D>(reply: SessionReply): Session<D> {
       debug("session %s has a d that is not JSON; returned without d", id);
     }
   }
+  // Our fields follow v4's, present only when known.
+  const created = unixTime(ct) ?? (token === undefined ? undefined : legacyCreated(token));
+  if (created !== undefined) session.created = created;
+  const auth = unixTime(au);
+  if (auth !== undefined) session.auth = auth;
+  const expires = unixTime(ab);
+  if (expires !== undefined) session.expires = expires;
+  if (typeof ua === "string" && ua !== "") session.ua = ua;
   return session;
 }
 
 /** Builds the list of a soid/soapp reply: token, session, token, session, … */
-export function toSessionList<D>(reply: unknown[]): SessionWithToken<D>[] {
-  const out: SessionWithToken<D>[] = [];
+export function toSessionList<D>(reply: unknown[]): SessionEntry<D>[] {
+  const out: SessionEntry<D>[] = [];
   for (let i = 0; i < reply.length; i += 2) {
-    const session = toSession<D>(reply[i + 1] as SessionReply) as SessionWithToken<D>;
-    session.token = reply[i] as string;
+    const token = reply[i] as string;
+    const session = toSession<D>(reply[i + 1] as SessionReply, token) as SessionEntry<D>;
+    session.token = token;
+    session.handle = sessionHandle(token);
     out.push(session);
   }
   return out;

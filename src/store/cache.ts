@@ -231,7 +231,9 @@ export class SessionCache {
     if (!session || load.dirty || load.generation !== this.generation || !this.subscribed) return;
     // After a read, session.ttl is what is left (all of it, or the rest for no_resave): a cached
     // copy must not outlive the session. lru-cache reads a ttl of 0 as "forever", hence the guard.
-    const ttl = Math.min(this.ttlMs, session.ttl * 1000);
+    let ttl = Math.min(this.ttlMs, session.ttl * 1000);
+    // Nor its absolute end.
+    if (session.expires !== undefined) ttl = Math.min(ttl, session.expires * 1000 - this.now());
     if (ttl <= 0) return;
     this.lru.set(
       key,

@@ -2,14 +2,14 @@ import { validCursor, validLimit } from "../layouts/cursor.js";
 import type { SessionEngine } from "../layouts/engine.js";
 import type { ListPage } from "../layouts/listing.js";
 import { toSessionList } from "../layouts/reply.js";
-import type { DeltaParams, IdParams, PageParams, SessionPage, SessionWithToken } from "../types.js";
+import type { DeltaParams, IdParams, PageParams, SessionEntry, SessionPage } from "../types.js";
 import { validApp, validDeltaTime, validId } from "../validate.js";
 
 /** Parameters of a listing that may be paged. */
 type Maybe<P> = P & Partial<PageParams>;
 
 /** A whole listing (redis-sessions' shape) or one page of it. */
-export type Listing<D> = { sessions: SessionWithToken<D>[] } | SessionPage<D>;
+export type Listing<D> = { sessions: SessionEntry<D>[] } | SessionPage<D>;
 
 /**
  * The store's listings, whole (redis-sessions' shape) or paged (`limit`, `cursor`); every

@@ -1,13 +1,20 @@
 import { DEFAULT_BUCKETS, MAX_BUCKETS } from "../layouts/cluster/keys.js";
-import { checkKeys, fail, integerIn, numberAtLeast, shown } from "../option-checks.js";
+import { bool, checkKeys, fail, integerIn, numberAtLeast, shown } from "../option-checks.js";
 import { isCluster } from "../redis-client.js";
 import { checkRedisUrl } from "../redis-url.js";
 import type { Milliseconds, Seconds } from "../types.js";
+import {
+  ACCOUNT_OPTIONS,
+  type AccountStoreOptions,
+  type ResolvedAccountOptions,
+  resolveAccountOptions,
+} from "./account-options.js";
 import type { ConnectionOptions } from "./connection.js";
 import type { DurableKill } from "./durable.js";
+import { STORE_OPTION_HINTS } from "./option-hints.js";
 
 /** Options of {@link RedisSessions}: redis-sessions 4.0.0's, plus connection and limit options. */
-export interface StoreOptions extends ConnectionOptions {
+export interface StoreOptions extends ConnectionOptions, AccountStoreOptions {
   /**
    * Prefix of every key: `{namespace}:…`.
    * @default "rs"
@@ -103,7 +110,7 @@ export interface StoreOptions extends ConnectionOptions {
 }
 
 /** Store options with every default applied. */
-export interface ResolvedStoreOptions {
+export interface ResolvedStoreOptions extends ResolvedAccountOptions {
   namespace: string;
   wipe: Seconds;
   cachetime: Seconds;
@@ -147,26 +154,13 @@ const OPTIONS: Record<keyof StoreOptions, true> = {
   touchAfter: true,
   openTelemetry: true,
   metricApps: true,
+  ...ACCOUNT_OPTIONS,
 };
 
 /** The store's option names: any other key is refused, since a typo would be ignored. */
 export const STORE_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(OPTIONS));
 
-const FOR_A_URL = 'use "redis" for a URL: { redis: "redis://host:6379" }';
-
-/** Advice for keys that other Redis libraries use (connect-redis, node-redis, ioredis). */
-export const STORE_OPTION_HINTS: Readonly<Record<string, string>> = {
-  url: FOR_A_URL,
-  uri: FOR_A_URL,
-  redisUrl: FOR_A_URL,
-  prefix: 'use "namespace" for the key prefix',
-  password: 'give it in the "redis" URL or options: { redis: { host, port, password } }',
-  username: 'give it in the "redis" URL or options: { redis: { host, port, username } }',
-  db: 'give it in the "redis" URL (redis://host:6379/1) or options: { redis: { db } }',
-  database: 'give it in the "redis" URL (redis://host:6379/1) or options: { redis: { db } }',
-  tls: 'use a rediss:// URL in "redis", or { redis: { tls: {} } }',
-  ttl: "a session's ttl is given to create() (or to the middleware's own ttl option)",
-};
+export { STORE_OPTION_HINTS };
 
 function checkConnection(options: StoreOptions): void {
   if (options.host !== undefined && (typeof options.host !== "string" || options.host === "")) {
@@ -202,6 +196,8 @@ export const STORE_DEFAULTS = {
   touchAfter: 0,
   openTelemetry: true,
   metricApps: 0,
+  maxSessionsPerUser: 0,
+  onSessionLimit: "evict",
 } as const;
 
 function count(
@@ -229,12 +225,6 @@ function durableKill(value: unknown, timeout: number): DurableKill | undefined {
   // WAIT must answer before the command times out, or every kill would report a timeout.
   const wait = integerIn(o.timeout ?? defaults.timeout, "durableKill.timeout", 1, timeout - 1);
   return { replicas, timeout: wait };
-}
-
-function flag(value: unknown, name: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== "boolean") fail(name, "true or false", value);
-  return value;
 }
 
 /** Applies defaults and checks every option; throws a `TypeError` that names a bad one. */
@@ -294,7 +284,8 @@ export function resolveStoreOptions(options: StoreOptions): ResolvedStoreOptions
     buckets: integerIn(options.buckets ?? STORE_DEFAULTS.buckets, "buckets", 1, MAX_BUCKETS),
     durableKill: durableKill(options.durableKill, timeout),
     touchAfter: integerIn(options.touchAfter ?? 0, "touchAfter", 0, 31_536_000),
-    openTelemetry: flag(options.openTelemetry, "openTelemetry", STORE_DEFAULTS.openTelemetry),
+    openTelemetry: bool(options.openTelemetry, "openTelemetry", STORE_DEFAULTS.openTelemetry),
     metricApps: integerIn(options.metricApps ?? STORE_DEFAULTS.metricApps, "metricApps", 0, 1000),
+    ...resolveAccountOptions(options),
   };
 }

@@ -1,10 +1,6 @@
-import type { RedisSessionsError } from "../errors.js";
-import type { KeyLayout } from "../layouts/compat/keys.js";
-import { createEngine, type KillTarget, type SessionEngine } from "../layouts/engine.js";
+import { randomBytes } from "node:crypto";
+import { sessionHandle } from "../handle.js";
 import { toSession } from "../layouts/reply.js";
-import { toStoreError } from "../layouts/script.js";
-import { StoreTelemetry, telemetryOf } from "../observability/telemetry.js";
-import type { RedisClient } from "../redis-client.js";
 import type {
   CreateParams,
   DataPatch,
@@ -12,9 +8,10 @@ import type {
   DeltaParams,
   IdParams,
   PageParams,
+  Seconds,
   Session,
+  SessionEntry,
   SessionPage,
-  SessionWithToken,
   TokenParams,
 } from "../types.js";
 import {
@@ -27,77 +24,57 @@ import {
   validToken,
   validTtl,
 } from "../validate.js";
+import {
+  validAbsolute,
+  validGrace,
+  validHandle,
+  validLastIp,
+  validUa,
+} from "../validate-account.js";
 import { isBranded, STORE_BRAND } from "./brand.js";
-import { type CacheStats, NO_CACHE_STATS, SessionCache } from "./cache.js";
-import { BlackHoleWatch, type Connection, close, connect } from "./connection.js";
-import { DurableKills } from "./durable.js";
-import { type Listing, Listings } from "./listing.js";
-import { type ResolvedStoreOptions, resolveStoreOptions, type StoreOptions } from "./options.js";
-import { Wiper } from "./wiper.js";
+import type { Listing } from "./listing.js";
+import type { StoreOptions } from "./options.js";
+import { StoreCore } from "./store-core.js";
 
 /** True for a {@link RedisSessions}, even one from another copy of this package. */
 export const isRedisSessions = isBranded as (value: unknown) => value is RedisSessions<never>;
+
+/** `{app, id, handle}`: one session of an id, named by its handle (see `sessionHandle`). */
+export interface HandleParams {
+  app: string;
+  id: string | number;
+  handle: string;
+}
+
+/** A new CSRF synchronizer token: 32 random bytes, base64url. */
+function newCsrfToken(): string {
+  return randomBytes(32).toString("base64url");
+}
 
 /**
  * A session store with the API of redis-sessions 4.0.0 and its Redis data, byte for byte, so
  * that sessions are shared with redis-sessions v1–v4, its Elixir port and rest-sessions. Every
  * operation is one atomic Lua script (one round trip); tokens come from `node:crypto`; input is
  * validated before any Redis command; every call settles within `timeout` even when Redis is gone.
+ * It is an EventEmitter of lifecycle events (`created`, `rotated`, `killed`, `evicted`,
+ * `expired`; see {@link StoreEvents}), which carry handles, never tokens.
  *
  * @example
  * const rs = new RedisSessions({ redis: "redis://127.0.0.1:6379" });
  * const { token } = await rs.create({ app: "webapp", id: "user1", ip: "127.0.0.1" });
  * const session = await rs.get({ app: "webapp", token });
  */
-export class RedisSessions<D = DefaultData> {
-  /** The ioredis client this store sends its commands to. */
-  readonly redis: RedisClient;
-  /** Where keys live (for `layout: "cluster"`, a compat-shaped view: `ClusterLayout.view`). */
-  readonly keys: KeyLayout;
-  /** The resolved options. */
-  readonly options: Readonly<ResolvedStoreOptions>;
-  /** The key layout's Redis operations. */
-  private readonly engine: SessionEngine;
-  /** With `durableKill`: kills on connections of their own, confirmed on the replicas. */
-  private readonly durable: DurableKills | undefined;
-  private readonly connection: Connection;
-  private readonly watch: BlackHoleWatch;
-  private readonly cache: SessionCache | undefined;
-  private readonly wiper: Wiper;
-  private readonly listings: Listings<D>;
-  private closed = false;
-
+export class RedisSessions<D = DefaultData> extends StoreCore<D> {
   /** @throws {TypeError} when an option is invalid. */
   constructor(options: StoreOptions = {}) {
-    this.options = Object.freeze(resolveStoreOptions(options));
-    const { clock, timeout, layout, namespace, buckets, touchAfter } = this.options;
-    this.connection = connect(options, timeout);
-    this.redis = this.connection.client;
-    // The cache's subscriber is as black-holed as the connection the watch drops.
-    const reconnectSubscriber = () => this.cache?.reconnectSubscriber();
-    this.watch = new BlackHoleWatch(this.connection, timeout, reconnectSubscriber);
-    // clock "" makes the scripts read Redis' own TIME, one clock for every app server.
-    const now = clock ? () => String(Math.floor(clock())) : () => "";
-    const config = { namespace, clock: now, timeout, buckets, touchAfter };
-    const telemetry = new StoreTelemetry(this, this.connection.target);
-    this.engine = telemetry.wrap(createEngine(layout, { ...config, client: this.redis }));
-    this.keys = this.engine.keys;
-    if (this.options.durableKill) {
-      // Kills on connections of their own, WAIT on the one that wrote: see durable.ts.
-      const lane = (client = this.connection.another()) => ({
-        client,
-        engine: telemetry.wrap(createEngine(layout, { ...config, client })),
-      });
-      this.durable = new DurableKills(lane, this.options.durableKill);
-    }
-    this.wiper = new Wiper(this.engine, this.options.wipe);
-    this.wiper.start();
-    this.cache = this.startCache();
-    this.listings = new Listings<D>(this.engine, (op) => this.call(op));
+    super(options);
     Object.defineProperty(this, STORE_BRAND, { value: true });
   }
 
-  /** Creates a session for `id` and returns its new token. */
+  /**
+   * Creates a session for `id` and returns its new token. With `maxSessionsPerUser`, the id's
+   * least recently active sessions are evicted first, or the create is refused (ERS_SESSION_LIMIT).
+   */
   async create(params: CreateParams<D>): Promise<{ token: string }> {
     const app = validApp(params?.app);
     const id = validId(params?.id);
@@ -105,18 +82,34 @@ export class RedisSessions<D = DefaultData> {
     const ttl = validTtl(params.ttl);
     const d = params.d ? serializeData(validData(params.d, this.limits())) : "";
     const noResave = validNoResave(params.no_resave);
+    const ua = validUa(params.ua) ?? "";
+    const absolute = validAbsolute(params.absolute) ?? 0;
     const token = this.engine.token(app, id);
-    await this.call(() => this.engine.create(app, token, { id, ip, ttl, d, noResave }));
+    const { maxSessionsPerUser: cap, onSessionLimit: onLimit } = this.options;
+    const session = { id, ip, ttl, d, noResave, ua, absolute, cs: newCsrfToken(), cap, onLimit };
+    const evicted = await this.call(() => this.engine.create(app, token, session));
+    for (const gone of evicted) {
+      this.cache?.invalidate(gone);
+      this.announce("evicted", { app, id, handle: sessionHandle(gone) });
+    }
+    this.announce("created", { app, id, handle: sessionHandle(token) });
     return { token };
   }
 
-  /** The session of `token`, or null if it is unknown or expired. Counts a read (`r`). */
-  async get(params: TokenParams): Promise<Session<D> | null> {
+  /**
+   * The session of `token`, or null if it is unknown or expired. Counts a read (`r`). With `ip`
+   * (the request's), a read that refreshes activity also keeps it as the session's last ip.
+   */
+  async get(params: TokenParams & { ip?: string | undefined }): Promise<Session<D> | null> {
     const app = validApp(params?.app);
     const token = validToken(params?.token);
+    const ip = validLastIp(params?.ip);
     const read = async () => {
-      const reply = await this.call(() => this.engine.get(app, token));
-      return reply ? toSession<D>(reply) : null;
+      const reply = await this.call(() => this.engine.get(app, token, ip));
+      if (!reply) return null;
+      // Through a rotation alias: never cached, so the old token dies with its grace everywhere.
+      if (reply[12] === 1) this.cache?.invalidate(token);
+      return toSession<D>(reply, token);
     };
     return this.cache ? this.cache.load(app, token, read) : read();
   }
@@ -132,40 +125,74 @@ export class RedisSessions<D = DefaultData> {
     const entries = validData(params.d, limits);
     try {
       const reply = await this.call(() => this.engine.set(app, token, entries, limits));
-      return reply ? toSession<D>(reply) : null;
+      return reply ? toSession<D>(reply, token) : null;
     } finally {
       this.cache?.invalidate(token);
     }
   }
 
   /**
-   * Ends one session. `{kill: 1}` if it was alive, `{kill: 0}` otherwise; with `durableKill`,
+   * Ends one session, named by its token or, with `{ app, id, handle }`, by its handle (only a
+   * session of that id). `{kill: 1}` if it was alive, `{kill: 0}` otherwise; with `durableKill`,
    * also `durable`: whether the replicas confirmed it.
    */
-  async kill(params: TokenParams): Promise<{ kill: number; durable?: boolean }> {
+  async kill(params: TokenParams | HandleParams): Promise<{ kill: number; durable?: boolean }> {
     const app = validApp(params?.app);
-    const token = validToken(params?.token);
+    if (params && !("token" in params) && "handle" in params) return this.killHandle(params);
+    const token = validToken((params as TokenParams)?.token);
     try {
-      return await this.killing(app, { token }, (engine) => engine.kill(app, token));
+      const done = await this.killing(app, { token }, (engine) => engine.kill(app, token));
+      if (done.kill > 0)
+        this.announce("killed", { app, handle: sessionHandle(token), via: "kill" });
+      return done;
     } finally {
       this.cache?.invalidate(token);
     }
   }
 
   /**
-   * Replaces a session's token with a new one (same id, data and counters); the old token is
-   * dead at once. Resolves to the new token, or null if the session is unknown or expired.
+   * Replaces a session's token with a new one (same id, data, counters and fields). Without a
+   * `grace` the old token is dead at once; with one (seconds, an integer from 0 to 3600), it
+   * keeps working as an alias of the new one that long, then is gone everywhere. Resolves to the
+   * new token, or null if the session is unknown or expired.
    */
-  async rotate(params: TokenParams): Promise<{ token: string } | null> {
+  async rotate(params: TokenParams & { grace?: Seconds }): Promise<{ token: string } | null> {
     const app = validApp(params?.app);
     const token = validToken(params?.token);
+    const grace = validGrace(params?.grace);
     try {
       const next = this.engine.successor(app, token);
-      const moved = await this.call(() => this.engine.rotate(app, token, next));
-      return moved ? { token: next } : null;
+      const moved = await this.call(() => this.engine.rotate(app, token, next, grace));
+      if (!moved) return null;
+      this.cache?.invalidate(moved.from);
+      const previous = sessionHandle(moved.from);
+      this.announce("rotated", { app, id: moved.id, handle: sessionHandle(next), previous, grace });
+      return { token: next };
     } finally {
       this.cache?.invalidate(token);
     }
+  }
+
+  /** Records a fresh authentication (`auth` = now); the session, or null without one. */
+  async reauthenticated(params: TokenParams): Promise<Session<D> | null> {
+    const app = validApp(params?.app);
+    const token = validToken(params?.token);
+    try {
+      const reply = await this.call(() => this.engine.reauthenticated(app, token));
+      return reply ? toSession<D>(reply, token) : null;
+    } finally {
+      this.cache?.invalidate(token);
+    }
+  }
+
+  /**
+   * The session's CSRF synchronizer token (32 random bytes, base64url), created for a session
+   * that has none (one another client created); null without a live session.
+   */
+  async csrfToken(params: TokenParams): Promise<string | null> {
+    const app = validApp(params?.app);
+    const token = validToken(params?.token);
+    return this.call(() => this.engine.csrfToken(app, token, newCsrfToken()));
   }
 
   /** The number of distinct ids active within the last `deltaTime` seconds. */
@@ -174,7 +201,7 @@ export class RedisSessions<D = DefaultData> {
   }
 
   /** Live sessions active within `deltaTime`, most recent first; with `limit`, one page. */
-  soapp(params: DeltaParams & { limit?: undefined }): Promise<{ sessions: SessionWithToken<D>[] }>;
+  soapp(params: DeltaParams & { limit?: undefined }): Promise<{ sessions: SessionEntry<D>[] }>;
   soapp(params: DeltaParams & PageParams): Promise<SessionPage<D>>;
   soapp(params: DeltaParams & Partial<PageParams>): Promise<Listing<D>>;
   soapp(params: DeltaParams & Partial<PageParams>) {
@@ -182,7 +209,7 @@ export class RedisSessions<D = DefaultData> {
   }
 
   /** The live sessions of one id; with `limit`, one page. */
-  soid(params: IdParams & { limit?: undefined }): Promise<{ sessions: SessionWithToken<D>[] }>;
+  soid(params: IdParams & { limit?: undefined }): Promise<{ sessions: SessionEntry<D>[] }>;
   soid(params: IdParams & PageParams): Promise<SessionPage<D>>;
   soid(params: IdParams & Partial<PageParams>): Promise<Listing<D>>;
   soid(params: IdParams & Partial<PageParams>) {
@@ -202,11 +229,13 @@ export class RedisSessions<D = DefaultData> {
     const app = validApp(params?.app);
     const id = validId(params?.id);
     try {
-      return await this.killing(app, { id }, async (engine) => {
+      const done = await this.killing(app, { id }, async (engine) => {
         const { kill, tokens } = await engine.killsoid(app, id);
         for (const token of tokens) this.cache?.invalidate(token);
         return kill;
       });
+      if (done.kill > 0) this.announce("killed", { app, id, count: done.kill, via: "killsoid" });
+      return done;
     } catch (err) {
       this.cache?.invalidateApp(app);
       throw err;
@@ -217,83 +246,35 @@ export class RedisSessions<D = DefaultData> {
   async killall(params: { app: string }): Promise<{ kill: number; durable?: boolean }> {
     const app = validApp(params?.app);
     try {
-      return await this.killing(app, "all", (engine) => engine.killall(app));
+      const done = await this.killing(app, "all", (engine) => engine.killall(app));
+      if (done.kill > 0) this.announce("killed", { app, count: done.kill, via: "killall" });
+      return done;
     } finally {
       this.cache?.invalidateApp(app);
     }
   }
 
-  /** `"PONG"` when Redis answers. */
-  async ping(): Promise<"PONG"> {
-    return (await this.call(() => this.engine.ping())) as "PONG";
-  }
-
-  /** Cache counters (all zero when `cachetime` is 0). */
-  cacheStats(): CacheStats {
-    return this.cache?.cacheStats() ?? { ...NO_CACHE_STATS };
-  }
-
-  /**
-   * Removes expired sessions now (normally the wipe timer does this). Resolves to the number
-   * removed. Unlike the timer, it runs whether or not another process holds the wipe lease.
-   */
-  wipe(): Promise<number> {
-    return this.wiper.run(true).catch((err: unknown) => {
-      throw toStoreError(err, this.connection.target);
-    });
-  }
-
-  /** Stops timers and closes every connection this store opened (not a `client` you gave). */
-  async quit(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.wiper.stop();
-    telemetryOf(this)?.close();
-    await this.cache?.close((sub) => close(sub));
-    await this.durable?.close();
-    if (this.connection.owned) await close(this.redis);
-  }
-
-  /** Runs a kill; with `durableKill`, adds `durable` once the replicas confirmed it or not. */
-  private killing(
-    app: string,
-    target: KillTarget,
-    op: (engine: SessionEngine) => Promise<number>,
-  ): Promise<{ kill: number; durable?: boolean }> {
-    if (!this.durable) return this.call(() => op(this.engine)).then((kill) => ({ kill }));
-    return this.durable.run(app, target, (engine) => this.call(() => op(engine)));
-  }
-
-  private limits() {
-    const { maxDataBytes: maxBytes, maxDataKeys: maxKeys } = this.options;
-    return { maxBytes, maxKeys };
-  }
-
-  private startCache(): SessionCache | undefined {
-    if (this.options.cachetime <= 0) return undefined;
-    const sub = this.connection.duplicate();
-    if (!sub) return undefined;
-    const { clock, cachetime, cachemax, cachemaxBytes, timeout } = this.options;
-    const cache = new SessionCache({
-      ...{ cachetime, cachemax, cachemaxBytes, timeout },
-      ...(clock ? { now: () => clock() * 1000 } : {}),
-      touch: (app, tokens) => this.call(() => this.engine.touch(app, tokens)),
-    });
-    cache.attach(sub, this.engine.channel);
-    return cache;
-  }
-
-  /** Runs one engine call: failures become typed errors, timeouts feed the black-hole watch. */
-  private async call<T>(op: () => Promise<T>): Promise<T> {
-    let error: RedisSessionsError;
-    try {
-      const result = await op();
-      this.watch.answered();
-      return result;
-    } catch (err) {
-      error = toStoreError(err, this.connection.target);
-    }
-    if (error.code === "ERS_STORE_TIMEOUT") this.watch.timedOut();
-    throw error;
+  /** Kill by handle: finds the id's session whose handle it is (page by page), then kills it. */
+  private async killHandle(params: HandleParams): Promise<{ kill: number; durable?: boolean }> {
+    const app = validApp(params.app);
+    const id = validId(params.id);
+    const handle = validHandle(params.handle);
+    let cursor: string | null = null;
+    do {
+      const page = (await this.listings.soid({ app, id, limit: 100, cursor })) as SessionPage<D>;
+      const found = page.sessions.find((s) => s.handle === handle);
+      if (found) {
+        const token = found.token;
+        try {
+          const done = await this.killing(app, { token }, (e) => e.kill(app, token, id));
+          if (done.kill > 0) this.announce("killed", { app, id, handle, via: "handle" });
+          return done;
+        } finally {
+          this.cache?.invalidate(token);
+        }
+      }
+      cursor = page.cursor;
+    } while (cursor !== null);
+    return { kill: 0 };
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { debuglog } from "node:util";
-import type { SessionEngine } from "../layouts/engine.js";
+import type { SessionEngine, WipedSession } from "../layouts/engine.js";
 import type { Seconds } from "../types.js";
 
 const debug = debuglog("express-redis-sessions");
@@ -17,6 +17,8 @@ export class Wiper {
   constructor(
     private readonly engine: SessionEngine,
     private readonly interval: Seconds,
+    /** Told which sessions each run removed (in batches, as the engine found them). */
+    private readonly removed: (sessions: readonly WipedSession[]) => void = () => {},
   ) {}
 
   /** Starts the timer; it never keeps the process alive. */
@@ -54,8 +56,9 @@ export class Wiper {
       });
       if (!got) return 0;
     }
-    const removed = await this.engine.wipe();
+    const { removed, sessions } = await this.engine.wipe();
     if (removed) debug("wiped %d expired sessions", removed);
+    this.removed(sessions);
     return removed;
   }
 }

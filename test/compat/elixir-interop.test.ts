@@ -85,6 +85,8 @@ describe("sessions move both ways between this store and the Elixir port", () =>
       idle: 20,
       ip: "10.0.0.1",
       d: { z: "x", n: { deep: [1, 2] }, f: 1e-7, a: 1 },
+      // Additive: created, backfilled (never written) from the port's token (Z + base-36 ms).
+      created: Math.floor(Number(`${T0}529`) / 1000),
     });
     // Our read rewrote the scores in seconds.
     expect(await score(`${app}:_sessions`, `${token}:alice`)).toBe(String(clock.now));

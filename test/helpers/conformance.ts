@@ -68,6 +68,9 @@ export function conformanceSuite(target: () => ConformanceTarget): void {
         idle: 0,
         ip: "10.0.0.1",
         d: { a: 1 },
+        // Additive fields after v4's: created and last authentication, on the store's clock.
+        created: clock.now,
+        auth: clock.now,
       });
       clock.now += 5;
       // Text-level merge: the stored number keeps its digits, new keys are appended.
@@ -84,6 +87,8 @@ export function conformanceSuite(target: () => ConformanceTarget): void {
         idle: 5,
         ip: "10.0.0.1",
         d: { b: 0.30000000000000004, c: "x" },
+        created: clock.now - 5,
+        auth: clock.now - 5,
       });
       expect(Object.keys(set?.d ?? {})).toEqual(["b", "c"]);
       expect(await store.kill({ app: APP, token })).toEqual({ kill: 1 });

@@ -44,14 +44,19 @@ describe("API and result shapes", () => {
     const rs = open();
     const { token } = await rs.create({ ...base, id: "user1", ttl: 30 });
     const first = await rs.get({ app: "test", token });
-    expect(first).toEqual({ id: "user1", r: 1, w: 1, ttl: 30, idle: 0, ip: "127.0.0.1" });
-    expect(Object.keys(first ?? {})).toEqual(["id", "r", "w", "ttl", "idle", "ip"]);
+    // v4's fields in v4's order, then the additive ones (created, last authentication).
+    expect(first).toEqual({
+      ...{ id: "user1", r: 1, w: 1, ttl: 30, idle: 0, ip: "127.0.0.1" },
+      ...{ created: expect.any(Number), auth: expect.any(Number) },
+    });
+    const v4Keys = ["id", "r", "w", "ttl", "idle", "ip"];
+    expect(Object.keys(first ?? {})).toEqual([...v4Keys, "created", "auth"]);
     // redis-sessions returns the session as it was before this read was counted.
     expect((await rs.get({ app: "test", token }))?.r).toBe(2);
 
     const other = await rs.create({ ...base, id: "u2", d: { a: 1 }, no_resave: true, ttl: 60 });
     const s = await rs.get({ app: "test", token: other.token });
-    expect(Object.keys(s ?? {})).toEqual(["id", "r", "w", "ttl", "idle", "ip", "no_resave", "d"]);
+    expect(Object.keys(s ?? {})).toEqual([...v4Keys, "no_resave", "d", "created", "auth"]);
     expect(s?.no_resave).toBe(true);
     expect(s?.d).toEqual({ a: 1 });
   });
@@ -76,8 +81,13 @@ describe("API and result shapes", () => {
       idle: 0,
       ip: "127.0.0.1",
       d: { a: 1, c: true },
+      created: expect.any(Number),
+      auth: expect.any(Number),
     });
-    expect(Object.keys(s ?? {})).toEqual(["id", "r", "w", "ttl", "idle", "ip", "d"]);
+    expect(Object.keys(s ?? {})).toEqual([
+      ...["id", "r", "w", "ttl", "idle", "ip", "d"],
+      ...["created", "auth"],
+    ]);
     expect((await rs.set({ app: "test", token, d: { z: 0 } }))?.w).toBe(3);
     expect((await rs.get({ app: "test", token }))?.d).toEqual({ a: 1, c: true, z: 0 });
   });
@@ -140,7 +150,10 @@ describe("API and result shapes", () => {
       "idle",
       "ip",
       "d",
+      "created",
+      "auth",
       "token",
+      "handle",
     ]);
     expect(sessions[0]).toMatchObject({ id: "b", r: 1, w: 1, ttl: 7200, idle: 1, d: { x: "y" } });
     expect((await rs.soapp({ app: "test", dt: 60 })).sessions).toHaveLength(2);
@@ -160,7 +173,7 @@ describe("API and result shapes", () => {
     for (const s of sessions) {
       expect(s.id).toBe("user1");
       expect(Object.keys(s).slice(0, 6)).toEqual(["id", "r", "w", "ttl", "idle", "ip"]);
-      expect(Object.keys(s).at(-1)).toBe("token");
+      expect(Object.keys(s).slice(-2)).toEqual(["token", "handle"]);
     }
     expect(await rs.soid({ app: "test", id: "nobody" })).toEqual({ sessions: [] });
   });
@@ -223,6 +236,8 @@ describe("API and result shapes", () => {
       idle: 0,
       ip: "127.0.0.1",
       d: { a: 1 },
+      created: T0,
+      auth: T0,
     });
     const keys = await dump(rs);
     expect(keys[`${ns}:test:${token}`]).toBeUndefined();
@@ -285,6 +300,10 @@ describe("Redis data layout (redis-sessions 4.0.0, byte for byte)", () => {
           ttl: "3600",
           d: JSON.stringify(d),
           no_resave: "1",
+          // Additive fields after v4's: created, last authentication, CSRF token.
+          ct: String(T0),
+          au: String(T0),
+          cs: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
         },
       },
       [`${ns}:test:_sessions`]: { zset: [`${token}:user1`, String(T0)] },
@@ -301,6 +320,9 @@ describe("Redis data layout (redis-sessions 4.0.0, byte for byte)", () => {
       "ttl",
       "d",
       "no_resave",
+      "ct",
+      "au",
+      "cs",
     ]);
   });
 

@@ -1,4 +1,5 @@
 import { readPosition, writePosition } from "../cursor.js";
+import type { WipeResult } from "../engine-types.js";
 import { byRecency, type Listed, type ListPage, recencyList } from "../listing.js";
 import type { SessionReply } from "../reply.js";
 import type { Runner } from "../script.js";
@@ -133,13 +134,12 @@ export class AppWide {
    * bucket of `apps`: a walk of `_sessions` from the least recent end, in bounded batches, going
    * on next run where this one stopped.
    */
-  async wipe(apps: readonly string[]): Promise<number> {
-    let removed = 0;
+  async wipe(apps: readonly string[]): Promise<WipeResult> {
+    const result: WipeResult = { removed: 0, sessions: [] };
     for (const app of apps) {
-      const counts = await this.everyBucket((b) => this.wipeBucket(app, b), REMOVING_LANES);
-      removed += counts.reduce((sum, n) => sum + n, 0);
+      await this.everyBucket((b) => this.wipeBucket(app, b, result), REMOVING_LANES);
     }
-    return removed;
+    return result;
   }
 
   /**
@@ -243,17 +243,16 @@ export class AppWide {
     return kill;
   }
 
-  private async wipeBucket(app: string, b: number): Promise<number> {
+  private async wipeBucket(app: string, b: number, result: WipeResult): Promise<void> {
     const key = `${app}:${b}`;
     const saved = this.wipeAt.get(key);
     let position = saved ? saved.split(" ") : ["", "", ""];
-    let removed = 0;
     for (let i = 0; i < WIPE_MAX_BATCHES; i++) {
       const { found, more } = await this.walk(app, b, "", "now", "asc", BATCH, position);
       const last = found[found.length - 1];
       if (last) {
         const members = found.map((f) => f.member);
-        const [n] = (await this.runner.run(
+        const [n, , ...gone] = (await this.runner.run(
           scripts.wipeScript,
           this.sessionKeys(
             app,
@@ -261,16 +260,18 @@ export class AppWide {
             members.map((m) => m.slice(0, 64)),
           ),
           [this.clock(), this.channel, app, ...members],
-        )) as [number];
-        removed += Number(n);
+        )) as [number, number, ...string[]];
+        result.removed += Number(n);
+        for (let j = 0; j + 1 < gone.length; j += 2) {
+          result.sessions.push({ app, token: String(gone[j]), id: String(gone[j + 1]) });
+        }
       }
       if (!more || !last) {
         this.wipeAt.delete(key);
-        return removed;
+        return;
       }
       position = ["s", last.score, hexPrefix(last.member)];
     }
     this.wipeAt.set(key, position.join(" "));
-    return removed;
   }
 }

@@ -4,36 +4,17 @@ import type { DataEntry, DataLimits } from "../../validate.js";
 import type { KeyLayout } from "../compat/keys.js";
 import { readAfter, readPosition } from "../cursor.js";
 import { type KillTarget, type NewSession, type SessionEngine, setArguments } from "../engine.js";
+import type { WipeResult } from "../engine-types.js";
 import type { ListPage } from "../listing.js";
 import type { SessionReply } from "../reply.js";
 import type { Runner, Script, ScriptArg } from "../script.js";
+import { ClusterAccount } from "./account.js";
 import { AppWide, BATCH } from "./app-wide.js";
 import { ClusterLayout } from "./keys.js";
 import { AppScan, BucketRegistry } from "./registry.js";
+import { aliasTarget, byBucket, movedTo, TokenRouter } from "./routing.js";
 import * as scripts from "./scripts.js";
 import { UserWide } from "./user-wide.js";
-
-/** Tokens whose session lives outside the bucket they route to, remembered for durableKill. */
-const HOMES_MAX = 10_000;
-
-/** A script's answer that the token lives in another bucket: `">bucket:ttl"`. */
-function movedTo(reply: unknown): { bucket: number; pointer: string } | undefined {
-  if (typeof reply !== "string" || !reply.startsWith(">")) return undefined;
-  const pointer = reply.slice(1);
-  const bucket = Number.parseInt(pointer, 10);
-  return Number.isSafeInteger(bucket) ? { bucket, pointer } : undefined;
-}
-
-function byBucket(tokens: readonly string[], bucketOf: (t: string) => number) {
-  const out = new Map<number, string[]>();
-  for (const t of tokens) {
-    const b = bucketOf(t);
-    const list = out.get(b);
-    if (list) list.push(t);
-    else out.set(b, [t]);
-  }
-  return out;
-}
 
 /**
  * The Redis Cluster layout (keys.ts) driven by the scripts in scripts.ts. Per-session
@@ -51,7 +32,8 @@ export class ClusterEngine implements SessionEngine {
   private readonly appScan: AppScan;
   private readonly appWide: AppWide;
   private readonly userWide: UserWide;
-  private readonly homes = new Map<string, number>();
+  private readonly router: TokenRouter;
+  private readonly account: ClusterAccount;
 
   constructor(
     private readonly runner: Runner,
@@ -68,6 +50,8 @@ export class ClusterEngine implements SessionEngine {
     this.appScan = new AppScan(runner.client, this.layout);
     this.appWide = new AppWide(runner, this.layout, this.channel, clock);
     this.userWide = new UserWide(runner, this.layout, this.channel, clock);
+    this.router = new TokenRouter(this.layout, this.registry);
+    this.account = new ClusterAccount(runner, this.layout, this.channel, clock, this.router);
     // Builds the salt table now rather than on the first request.
     this.layout.tag("_", 0);
   }
@@ -80,21 +64,19 @@ export class ClusterEngine implements SessionEngine {
     return this.layout.successor(token);
   }
 
-  async create(app: string, token: string, s: NewSession): Promise<void> {
+  async create(app: string, token: string, s: NewSession): Promise<string[]> {
     await this.registry.ready(app);
-    const b = this.layout.tokenBucket(token);
-    await this.runner.run(
-      scripts.createScript,
-      [...this.layout.indexes(app, b), this.layout.session(app, b, token)],
-      [this.clock(), token, s.id, s.ip, s.ttl, s.d, s.noResave ? "1" : ""],
-    );
+    return this.account.create(app, token, s, (b, id) => this.userWide.allTokens(app, b, id));
   }
 
-  async get(app: string, token: string): Promise<SessionReply | null> {
-    const reply = await this.routed(app, token, (b) =>
-      this.run(scripts.getScript, this.tokenKeys(app, b, token), [token, this.touchAfter]),
+  async get(app: string, token: string, ip = ""): Promise<SessionReply | null> {
+    const { reply, via } = await this.router.resolved(app, token, (t, b) =>
+      this.run(scripts.getScript, this.tokenKeys(app, b, t), [t, this.touchAfter, ip]),
     );
-    return (reply as SessionReply | null) ?? null;
+    if (!Array.isArray(reply)) return null;
+    const out = reply as SessionReply;
+    out[12] = via ? 1 : 0;
+    return out;
   }
 
   async touch(app: string, tokens: readonly string[]): Promise<string[]> {
@@ -141,41 +123,72 @@ export class ClusterEngine implements SessionEngine {
     entries: readonly DataEntry[],
     limits: DataLimits,
   ): Promise<SessionReply | null> {
-    const args = setArguments(this.clock(), this.channel, app, token, entries, limits);
-    const reply = await this.routed(app, token, (b) =>
-      this.runner.run(scripts.setScript, this.tokenKeys(app, b, token), args),
+    const { reply } = await this.router.resolved(app, token, (t, b) =>
+      this.runner.run(
+        scripts.setScript,
+        this.tokenKeys(app, b, t),
+        setArguments(this.clock(), this.channel, app, t, entries, limits),
+      ),
     );
-    return (reply as SessionReply | null) ?? null;
+    return Array.isArray(reply) ? (reply as SessionReply) : null;
   }
 
-  async kill(app: string, token: string): Promise<number> {
-    const reply = await this.routed(app, token, (b) =>
-      this.run(scripts.killScript, this.tokenKeys(app, b, token), [this.channel, app, token]),
+  async kill(app: string, token: string, id = ""): Promise<number> {
+    const { reply } = await this.router.resolved(app, token, (t, b) =>
+      this.run(scripts.killScript, this.tokenKeys(app, b, t), [this.channel, app, t, id]),
     );
-    return Number(reply ?? 0);
+    return Number(reply ?? 0) || 0;
   }
 
-  async rotate(app: string, token: string, next: string): Promise<boolean> {
+  reauthenticated(app: string, token: string): Promise<SessionReply | null> {
+    return this.account.reauthenticated(app, token);
+  }
+
+  csrfToken(app: string, token: string, candidate: string): Promise<string | null> {
+    return this.account.csrfToken(app, token, candidate);
+  }
+
+  async rotate(app: string, token: string, next: string, grace: number) {
+    const first = await this.rotateOnce(app, token, next, grace);
+    if (first === null || "id" in first) return first;
+    // An alias: rotate the session it names. Its token shares the old one's first two
+    // characters (successor keeps them), so `next` routes where it does.
+    const moved = await this.rotateOnce(app, first.alias, next, grace);
+    return moved && "id" in moved ? moved : null;
+  }
+
+  /** One rotation: the id and the token moved from, an alias to follow, or null. */
+  private async rotateOnce(
+    app: string,
+    token: string,
+    next: string,
+    grace: number,
+  ): Promise<{ id: string; from: string } | { alias: string } | null> {
     await this.registry.check(app);
     const b = this.layout.tokenBucket(token);
-    const args = [this.channel, app, token, next];
+    const args = [this.channel, app, token, next, grace];
     const keysIn = (bucket: number) => [
       ...this.layout.indexes(app, bucket),
       this.layout.session(app, bucket, token),
       this.layout.session(app, bucket, next),
       this.layout.pointer(app, bucket, token),
     ];
+    const done = (reply: unknown) => {
+      const alias = aliasTarget(reply);
+      if (alias) return { alias };
+      return Array.isArray(reply) ? { id: String(reply[0]), from: token } : null;
+    };
     const reply = await this.run(scripts.rotateScript, keysIn(b), args);
     const to = movedTo(reply);
-    if (!to) return Number(reply) === 1;
+    if (!to) return done(reply);
     // A migrated session: `next` routes to b too, so it needs a pointer there, written first so
     // that the new token works the moment rotate returns it.
     const ttl = Number(to.pointer.split(":")[1]) || 0;
     const pointer = this.layout.pointer(app, b, next);
     const set = await this.runner.command((c) => c.set(pointer, to.pointer, "EX", ttl + 5, "NX"));
     if (set !== "OK") throw errorOf("ERS_TOKEN_COLLISION", "token already in use");
-    const moved = Number(await this.run(scripts.rotateScript, keysIn(to.bucket), args)) === 1;
-    if (moved) this.remember(app, next, to.bucket);
+    const moved = done(await this.run(scripts.rotateScript, keysIn(to.bucket), args));
+    if (moved && "id" in moved) this.router.remember(app, next, to.bucket);
     else await this.runner.command((c) => c.del(pointer));
     return moved;
   }
@@ -227,7 +240,7 @@ export class ClusterEngine implements SessionEngine {
     return this.appWide.killall(app);
   }
 
-  async wipe(): Promise<number> {
+  async wipe(): Promise<WipeResult> {
     return this.appWide.wipe(await this.appScan.next());
   }
 
@@ -250,37 +263,9 @@ export class ClusterEngine implements SessionEngine {
     }
     if ("id" in target) return [this.layout.indexes(app, this.layout.userBucket(target.id))[0]];
     const keys = [this.layout.indexes(app, this.layout.tokenBucket(target.token))[0]];
-    const home = this.homes.get(`${app}:${target.token}`);
+    const home = this.router.home(app, target.token);
     if (home !== undefined) keys.push(this.layout.indexes(app, home)[0]);
     return keys;
-  }
-
-  /**
-   * Runs `op` in the bucket the token routes to and, when the answer is that the session lives
-   * in another bucket (a migrated token), once more there. Null when it is nowhere.
-   */
-  private async routed(
-    app: string,
-    token: string,
-    op: (bucket: number) => Promise<unknown>,
-  ): Promise<unknown> {
-    await this.registry.check(app);
-    const first = await op(this.layout.tokenBucket(token));
-    const to = movedTo(first);
-    if (!to) return first;
-    this.remember(app, token, to.bucket);
-    const second = await op(to.bucket);
-    return movedTo(second) ? null : second;
-  }
-
-  private remember(app: string, token: string, bucket: number): void {
-    const key = `${app}:${token}`;
-    this.homes.delete(key);
-    this.homes.set(key, bucket);
-    if (this.homes.size > HOMES_MAX) {
-      const oldest = this.homes.keys().next().value;
-      if (oldest !== undefined) this.homes.delete(oldest);
-    }
   }
 
   private tokenKeys(app: string, b: number, token: string): string[] {

@@ -1,4 +1,5 @@
-import { LUA_CLOCK, LUA_CREATE, LUA_IMPORT, LUA_LOAD, LUA_MERGE, LUA_REPLY } from "../lua.js";
+import { LUA_CLOCK, LUA_LOAD, LUA_MERGE, LUA_REPLY } from "../lua.js";
+import { LUA_CREATE, LUA_IMPORT } from "../lua-create.js";
 import { Script } from "../script.js";
 import { LUA_WALK } from "../walk-scripts.js";
 
@@ -16,7 +17,8 @@ import { LUA_WALK } from "../walk-scripts.js";
  * KEYS[1..3] are always the bucket's indexes: _sessions, _users, _ut (see the layout).
  */
 
-const BUCKET = `${LUA_CLOCK}${LUA_LOAD}${LUA_REPLY}${LUA_CREATE}${LUA_IMPORT}
+/** The Lua every script of this layout starts with (also account-scripts.ts). */
+export const BUCKET = `${LUA_CLOCK}${LUA_LOAD}${LUA_REPLY}${LUA_CREATE}${LUA_IMPORT}
 local S, U, X = KEYS[1], KEYS[2], KEYS[3]
 
 -- _ut members are id, NUL, token. A token is 64 characters, so a member belongs to id exactly
@@ -59,9 +61,16 @@ local function remove(key, token, id, channel, app)
   redis.call('PUBLISH', channel, app .. ':' .. token)
 end
 
--- Refreshes activity as the compat layout does, plus the hash's own expiry: one second past the
--- logical end, so Redis never drops a session the clock still calls alive. A no_resave session
--- keeps the expiry it got at create.
+-- The hash's own expiry: one second past the idle end, so Redis never drops a session the
+-- clock still calls alive, or the absolute end when that comes first (it binds every client).
+-- For scripts whose ARGV[1] is the clock.
+local function expire(key, ttl, ab, now)
+  if ab and num(ab) <= now + ttl + 1 then return expireAt(key, num(ab), now, ARGV[1] == '') end
+  return redis.call('EXPIRE', key, ttl + 1)
+end
+
+-- Refreshes activity as the compat layout does, plus the hash's own expiry (see expire). A
+-- no_resave session keeps the expiry it got at create.
 local function touch(key, s, now, token)
   local tid = token .. ':' .. s.id
   redis.call('ZADD', S, now, tid)
@@ -73,7 +82,15 @@ local function touch(key, s, now, token)
       redis.call('HSET', key, 'la', now)
     end
   end
-  if not s.noresave then redis.call('EXPIRE', key, s.ttl + 1) end
+  if not s.noresave then expire(key, s.ttl, s.ab, now) end
+end
+
+-- A rotation alias at key: the status reply "=token" (the engine runs the operation again for
+-- that token), or nil.
+local function aliased(key, now)
+  local to = aliasOf(key, now)
+  if to then return redis.status_reply('=' .. to) end
+  return nil
 end
 
 -- A token migrated from the compat layout routes here but lives in its user's bucket: its
@@ -92,36 +109,88 @@ end
 `;
 
 /*
- * create. KEYS: indexes, session. ARGV: clock, token, id, ip, ttl, d, no_resave.
- * A resend of the same create (same token and id) is a no-op.
+ * create. KEYS: indexes, session, then the sessions of the id's tokens (with a cap). ARGV: clock,
+ * token, id, ip, ttl, d, no_resave, ua, absolute ('' for none), csrf token, cap (0: none),
+ * "evict" | "refuse", channel, app, then the id's tokens whose keys follow. A resend of the same create (same
+ * token and id) is a no-op. With a cap, the id's live sessions are counted atomically with the
+ * write, as in the compat layout; when the id has a token that the engine did not declare (a
+ * concurrent create), the status "!retry" asks the engine to read them again.
+ * Returns {1, evicted token...}.
  */
 export const createScript = new Script(`#!lua
 ${BUCKET}
 local now = clock(ARGV[1])
 local key, token, id = KEYS[4], ARGV[2], ARGV[3]
 local done = existing(key, id)
-if done then return done end
+if done then return { done } end
+local out = { 1 }
+local cap = tonumber(ARGV[11])
+if cap > 0 then
+  local declared = {}
+  for i = 15, #ARGV do declared[ARGV[i]] = i - 10 end
+  local live = {}
+  local after = ''
+  for _ = 1, 10 do
+    local tokens, more = tokensOf(id, after, 1000)
+    for _, t in ipairs(tokens) do
+      if not declared[t] then return redis.status_reply('!retry') end
+      local key = KEYS[declared[t]]
+      local f = redis.call('HMGET', key, 'id', 'la', 'ttl', 'ab')
+      if f[1] == id and alive(now, f[2], f[3], f[4]) then
+        live[#live + 1] = { t, num(f[2]), declared[t] }
+      else
+        -- Dead (or another id's hash under this token): only our index entries go.
+        unindex(t, id)
+        if f[1] == id then redis.call('DEL', key) end
+      end
+    end
+    if not more then break end
+    after = more
+  end
+  if #live >= cap then
+    if ARGV[12] == 'refuse' then
+      return redis.error_reply('ERS_SESSION_LIMIT at most ' .. cap .. ' sessions per user')
+    end
+    table.sort(live, function(a, b)
+      if a[2] ~= b[2] then return a[2] < b[2] end
+      return a[1] < b[1]
+    end)
+    for i = 1, #live - cap + 1 do
+      redis.call('DEL', KEYS[live[i][3]])
+      unindex(live[i][1], id)
+      redis.call('PUBLISH', ARGV[13], ARGV[14] .. ':' .. live[i][1])
+      out[#out + 1] = live[i][1]
+    end
+  end
+end
 local ttl = tonumber(ARGV[5])
 redis.call('ZADD', S, now, token .. ':' .. id)
 redis.call('ZADD', U, now, id)
 redis.call('ZADD', X, 0, id .. '\\0' .. token)
-redis.call('HSET', key, unpack(newFields(id, ARGV[4], now, ARGV[5], ARGV[6], ARGV[7])))
-redis.call('EXPIRE', key, ttl + 1)
-return 1
+local extra = { ARGV[8], ARGV[9], ARGV[10] }
+redis.call('HSET', key, unpack(newFields(id, ARGV[4], now, ARGV[5], ARGV[6], ARGV[7], extra)))
+local ab = nil
+if ARGV[9] ~= '' then ab = now + tonumber(ARGV[9]) end
+expire(key, ttl, ab, now)
+return out
 `);
 
 /*
- * get. KEYS: indexes, session, pointer. ARGV: clock, token, touchAfter: the read is counted, and
- * refreshes activity once the session has been idle that many seconds (0: every read).
- * Returns the session as it was before this read, nil, or ">bucket:ttl".
+ * get. KEYS: indexes, session, pointer. ARGV: clock, token, touchAfter, ip ("" for none): the
+ * read is counted, and refreshes activity once the session has been idle that many seconds (0:
+ * every read); a refresh also keeps ip as the last one.
+ * Returns the session as it was before this read, nil, ">bucket:ttl" or "=token" (an alias).
  */
 export const getScript = new Script(`#!lua flags=allow-oom
 ${BUCKET}
 local now = clock(ARGV[1])
 local key, token = KEYS[4], ARGV[2]
 local s = load(key, now)
-if not s then return moved(key, KEYS[5], true) end
-if s.idle >= tonumber(ARGV[3]) then touch(key, s, now, token) end
+if not s then return aliased(key, now) or moved(key, KEYS[5], true) end
+if s.idle >= tonumber(ARGV[3]) then
+  touch(key, s, now, token)
+  if ARGV[4] ~= '' and ARGV[4] ~= s.ip then redis.call('HSET', key, 'ip', ARGV[4]) end
+end
 local counted = increment(key, 'r', s.r)
 if type(counted) == 'table' then return redis.error_reply(counted.err) end
 return reply(s, s.w, s.d)
@@ -163,7 +232,7 @@ ${BUCKET}${LUA_MERGE}
 local now = clock(ARGV[1])
 local key, channel, app, token = KEYS[4], ARGV[2], ARGV[3], ARGV[4]
 local s = load(key, now)
-if not s then return moved(key, KEYS[5], true) end
+if not s then return aliased(key, now) or moved(key, KEYS[5], true) end
 local d, err = merge(s.d, 7, tonumber(ARGV[5]), tonumber(ARGV[6]))
 if err then return redis.error_reply(err) end
 touch(key, s, now, token)
@@ -175,50 +244,69 @@ return reply(s, tostring(w), d)
 `);
 
 /*
- * kill. KEYS: indexes, session, pointer. ARGV: clock, channel, app, token.
- * Returns 1 if a live session was killed, 0 otherwise, or ">bucket:ttl"; debris goes too.
+ * kill. KEYS: indexes, session, pointer. ARGV: clock, channel, app, token, id ("" for any).
+ * Returns 1 if a live session was killed, 0 otherwise, ">bucket:ttl", or "=token" after removing
+ * a rotation alias (the engine then kills that token); debris goes too. With an id, a session of
+ * another id is left alone (kill by handle).
  */
 export const killScript = new Script(`#!lua flags=allow-oom
 ${BUCKET}
 local now = clock(ARGV[1])
-local key, channel, app, token = KEYS[4], ARGV[2], ARGV[3], ARGV[4]
-local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
+local key, channel, app, token, id = KEYS[4], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local f = redis.call('HMGET', key, 'id', 'la', 'ttl', 'ab')
 if not f[1] then
+  local alias = aliased(key, now)
+  if alias then
+    redis.call('DEL', key)
+    redis.call('PUBLISH', channel, app .. ':' .. token)
+    return alias
+  end
   local to = moved(key, KEYS[5], false)
   if to then return to end
   redis.call('DEL', key)
   return 0
 end
+if id ~= '' and f[1] ~= id then return 0 end
 remove(key, token, f[1], channel, app)
-if alive(now, f[2], f[3]) then return 1 end
+if alive(now, f[2], f[3], f[4]) then return 1 end
 return 0
 `);
 
 /*
- * rotate: moves a live session to a new token of the same bucket, atomically.
- * KEYS: indexes, session, new session, pointer. ARGV: clock, channel, app, token, new token.
- * Returns 1, 0 if the session is gone, or ">bucket:ttl".
+ * rotate: moves a live session to a new token of the same bucket, atomically; with a grace, the
+ * old key becomes an alias {rt, re} that expires with the grace (see the compat layout).
+ * KEYS: indexes, session, new session, pointer. ARGV: clock, channel, app, token, new token,
+ * grace seconds. Returns the session's id, 0 if the session is gone, ">bucket:ttl", or
+ * "=token" for an alias (the engine rotates that token instead).
  */
 export const rotateScript = new Script(`#!lua
 ${BUCKET}
 local now = clock(ARGV[1])
 local key, nextKey = KEYS[4], KEYS[5]
 local channel, app, token, next = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local grace = tonumber(ARGV[6])
 local s = load(key, now)
-if not s then return moved(key, KEYS[6], true) or 0 end
+if not s then return aliased(key, now) or moved(key, KEYS[6], true) or 0 end
 if redis.call('EXISTS', nextKey) == 1 then
   return redis.error_reply('ERS_TOKEN_COLLISION token already in use')
 end
-local fields = {'id', s.id, 'r', s.r or 1, 'w', s.w or 1, 'ip', s.ip or '', 'la', now, 'ttl', s.ttl}
-if s.d then fields[#fields + 1] = 'd'; fields[#fields + 1] = s.d end
-if s.noresave then fields[#fields + 1] = 'no_resave'; fields[#fields + 1] = 1 end
+local fields = movedFields(key, s, now)
 remove(key, token, s.id, channel, app)
 redis.call('HSET', nextKey, unpack(fields))
-redis.call('EXPIRE', nextKey, s.ttl + 1)
+if s.noresave then
+  redis.call('EXPIRE', nextKey, s.ttl + 1)
+else
+  expire(nextKey, s.ttl, s.ab, now)
+end
 redis.call('ZADD', S, now, next .. ':' .. s.id)
 redis.call('ZADD', U, now, s.id)
 redis.call('ZADD', X, 0, s.id .. '\\0' .. next)
-return 1
+if grace > 0 then
+  local re = now + grace
+  redis.call('HSET', key, 'rt', next, 're', re)
+  expireAt(key, re, now, ARGV[1] == '')
+end
+return { s.id }
 `);
 
 /*
@@ -251,8 +339,8 @@ for i = 5, #ARGV do
   local ut = id .. '\\0' .. token
   if redis.call('ZSCORE', X, ut) then
     out[#out + 1] = token
-    local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
-    if f[1] == id and alive(now, f[2], f[3]) then out[1] = out[1] + 1 end
+    local f = redis.call('HMGET', key, 'id', 'la', 'ttl', 'ab')
+    if f[1] == id and alive(now, f[2], f[3], f[4]) then out[1] = out[1] + 1 end
     if f[1] == id or not f[1] then hashes[#hashes + 1] = key end
     sessions[#sessions + 1] = token .. ':' .. id
     uts[#uts + 1] = ut
@@ -362,8 +450,8 @@ local gone, members = {}, {}
 for i = 4, #ARGV do
   local m, key = ARGV[i], KEYS[i]
   local token, id = string.sub(m, 1, 64), string.sub(m, 66)
-  local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
-  if f[1] == id and alive(now, f[2], f[3]) then n = n + 1 end
+  local f = redis.call('HMGET', key, 'id', 'la', 'ttl', 'ab')
+  if f[1] == id and alive(now, f[2], f[3], f[4]) then n = n + 1 end
   if f[1] == id or not f[1] then gone[#gone + 1] = { key, token, id } end
   -- Every member examined goes, even a malformed one, so every batch makes progress.
   members[#members + 1] = m
@@ -379,7 +467,7 @@ return { n, remaining }
  * wipe, second step for members of _sessions idle for a while (walkScript finds them): the
  * index entries of a session whose hash has expired (Redis dropped it) or is expired go.
  * KEYS: indexes, then the session of each member. ARGV: clock, channel, app, member...
- * Returns {removed, examined}.
+ * Returns {removed, examined, then token, id of each removed}.
  */
 export const wipeScript = new Script(`#!lua flags=allow-oom
 ${BUCKET}${REMOVE_BATCH}
@@ -392,8 +480,8 @@ for i = 4, #ARGV do
   if #token ~= 64 or id == '' or string.sub(m, 65, 65) ~= ':' then
     members[#members + 1] = m
   else
-    local f = redis.call('HMGET', key, 'id', 'la', 'ttl')
-    if f[1] == id and alive(now, f[2], f[3]) then
+    local f = redis.call('HMGET', key, 'id', 'la', 'ttl', 'ab')
+    if f[1] == id and alive(now, f[2], f[3], f[4]) then
       -- alive: nothing to do
     elseif f[1] == id or not f[1] then
       gone[#gone + 1] = { key, token, id }
@@ -404,7 +492,12 @@ for i = 4, #ARGV do
   end
 end
 removeAll(gone, members, channel, app)
-return { #gone, #ARGV - 3 }
+local out = { #gone, #ARGV - 3 }
+for _, g in ipairs(gone) do
+  out[#out + 1] = g[2]
+  out[#out + 1] = g[3]
+end
+return out
 `);
 
 /*

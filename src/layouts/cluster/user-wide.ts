@@ -95,6 +95,19 @@ export class UserWide {
     throw errorOf("ERS_STORE_BUSY", "killsoid: sessions of this id keep appearing; try again");
   }
 
+  /** Every token of id in bucket b (for a capped create), read in bounded batches. */
+  async allTokens(app: string, b: number, id: string): Promise<string[]> {
+    const out: string[] = [];
+    let after = "";
+    for (let round = 0; round < 100; round++) {
+      const [more, ...tokens] = await this.tokens(app, b, id, after, BATCH);
+      out.push(...tokens);
+      if (!more) break;
+      after = more;
+    }
+    return out;
+  }
+
   /** Up to n tokens of id past `after`: [where to go on or null, token, …]. */
   private async tokens(
     app: string,

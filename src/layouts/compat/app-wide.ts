@@ -1,5 +1,6 @@
 import { errorOf } from "../../errors.js";
 import { readPosition, readScan, writePosition, writeScan } from "../cursor.js";
+import { readWiped, type WipeResult } from "../engine-types.js";
 import { type Listed, type ListPage, readListed, recencyList } from "../listing.js";
 import type { Runner, Script, ScriptArg } from "../script.js";
 import * as scripts from "./scripts.js";
@@ -180,17 +181,22 @@ export class CompatAppWide {
    * Removes expired sessions (scores in seconds, then the Elixir port's), then repairs a
    * bounded share of the `_users` index. Resolves to the number of sessions removed.
    */
-  async wipe(): Promise<number> {
-    let removed = 0;
+  async wipe(): Promise<WipeResult> {
+    const result: WipeResult = { removed: 0, sessions: [] };
     for (const script of [scripts.wipeScript, scripts.elixirWipeScript]) {
       for (let i = 0; i < WIPE_MAX_BATCHES; i++) {
-        const [n, examined] = (await this.run(script, [WIPE_BATCH])) as [number, number];
-        removed += Number(n);
+        const [n, examined, ...gone] = (await this.run(script, [WIPE_BATCH])) as [
+          number,
+          number,
+          ...string[],
+        ];
+        result.removed += Number(n);
+        readWiped(gone, result.sessions);
         if (Number(examined) < WIPE_BATCH) break;
       }
     }
     await this.repair();
-    return removed;
+    return result;
   }
 
   /** One bounded step of the sweep that puts back and removes `_users` entries. */

@@ -2,9 +2,11 @@ import { createToken } from "../../token.js";
 import type { Milliseconds } from "../../types.js";
 import type { DataEntry, DataLimits } from "../../validate.js";
 import { type NewSession, type SessionEngine, setArguments } from "../engine.js";
+import { accountArguments, type WipeResult } from "../engine-types.js";
 import type { ListPage } from "../listing.js";
 import type { SessionReply } from "../reply.js";
 import type { Runner, Script, ScriptArg } from "../script.js";
+import * as account from "./account-scripts.js";
 import { CompatAppWide, PAGE_BATCH } from "./app-wide.js";
 import { compatLayout, type KeyLayout } from "./keys.js";
 import * as scripts from "./scripts.js";
@@ -40,13 +42,15 @@ export class CompatEngine implements SessionEngine {
     return createToken();
   }
 
-  async create(app: string, token: string, s: NewSession): Promise<void> {
+  async create(app: string, token: string, s: NewSession): Promise<string[]> {
     const noResave = s.noResave ? "1" : "";
-    await this.run(scripts.createScript, [app, token, s.id, s.ip, s.ttl, s.d, noResave]);
+    const args = [app, token, s.id, s.ip, s.ttl, s.d, noResave, ...accountArguments(s)];
+    const [, ...evicted] = (await this.run(scripts.createScript, args)) as [number, ...string[]];
+    return evicted.map(String);
   }
 
-  async get(app: string, token: string): Promise<SessionReply | null> {
-    const reply = await this.run(scripts.getScript, [app, token, this.touchAfter]);
+  async get(app: string, token: string, ip = ""): Promise<SessionReply | null> {
+    const reply = await this.run(scripts.getScript, [app, token, this.touchAfter, ip]);
     return (reply as SessionReply | null) ?? null;
   }
 
@@ -76,12 +80,24 @@ export class CompatEngine implements SessionEngine {
     return (reply as SessionReply | null) ?? null;
   }
 
-  async kill(app: string, token: string): Promise<number> {
-    return Number(await this.run(scripts.killScript, [app, token]));
+  async kill(app: string, token: string, id = ""): Promise<number> {
+    return Number(await this.run(scripts.killScript, [app, token, id]));
   }
 
-  async rotate(app: string, token: string, next: string): Promise<boolean> {
-    return Boolean(await this.run(scripts.rotateScript, [app, token, next]));
+  async rotate(app: string, token: string, next: string, grace: number) {
+    const reply = await this.run(scripts.rotateScript, [app, token, next, grace]);
+    if (!Array.isArray(reply)) return null;
+    return { id: String(reply[0]), from: String(reply[1]) };
+  }
+
+  async reauthenticated(app: string, token: string): Promise<SessionReply | null> {
+    const reply = await this.run(account.reauthenticatedScript, [app, token]);
+    return (reply as SessionReply | null) ?? null;
+  }
+
+  async csrfToken(app: string, token: string, candidate: string): Promise<string | null> {
+    const reply = await this.run(account.csrfTokenScript, [app, token, candidate]);
+    return typeof reply === "string" ? reply : null;
   }
 
   activity(app: string, deltaTime: number): Promise<number> {
@@ -121,7 +137,7 @@ export class CompatEngine implements SessionEngine {
     return this.appWide.killall(app);
   }
 
-  wipe(): Promise<number> {
+  wipe(): Promise<WipeResult> {
     return this.appWide.wipe();
   }
 

@@ -1,4 +1,5 @@
-import { LUA_CLOCK, LUA_CREATE, LUA_IMPORT, LUA_LOAD, LUA_MERGE, LUA_REPLY } from "../lua.js";
+import { LUA_CLOCK, LUA_LOAD, LUA_MERGE, LUA_REPLY } from "../lua.js";
+import { LUA_CREATE, LUA_IMPORT } from "../lua-create.js";
 import { Script } from "../script.js";
 import { LUA_WALK } from "../walk-scripts.js";
 
@@ -14,7 +15,8 @@ import { LUA_WALK } from "../walk-scripts.js";
  * `{app}:{token}:{id}` has an app without colons (validated) before the token.
  */
 
-const COMMON = `
+/** The Lua every script of this layout starts with (also account-scripts.ts). */
+export const COMMON = `
 ${LUA_CLOCK}
 -- Index scores at or above this are milliseconds (the Elixir port writes them), below it seconds
 -- (redis-sessions, this package): seconds stay below 1e11 until the year 5138, milliseconds
@@ -43,6 +45,26 @@ local function remove(p, ns, app, token, id, channel)
 end
 
 ${LUA_LOAD}
+-- The expiry index score of a live session: its idle end, or its absolute end when sooner.
+local function ends(now, s)
+  local e = now + s.ttl
+  if s.ab and num(s.ab) < e then e = num(s.ab) end
+  return e
+end
+
+-- The live session a token names: its own, or through a rotation alias the new token's.
+-- Returns the session, its key, its token and whether an alias was followed (nil: none).
+local function follow(p, token, now)
+  local key = p .. token
+  local s = load(key, now)
+  if s then return s, key, token, false end
+  local to = aliasOf(key, now)
+  if not to then return nil end
+  s = load(p .. to, now)
+  if not s then return nil end
+  return s, p .. to, to, true
+end
+
 -- Refreshes activity exactly as redis-sessions does. For no_resave the remaining ttl is written
 -- back together with la, so the absolute expiry la + ttl never moves (v4 drifted by 1 s a call).
 -- At idle 0 there is nothing to do: whoever set la to this second (us or redis-sessions) set the
@@ -52,7 +74,7 @@ local function touch(key, s, now, p, ns, app, token)
   local tokenid = token .. ':' .. s.id
   redis.call('ZADD', p .. '_sessions', now, tokenid)
   redis.call('ZADD', p .. '_users', now, s.id)
-  redis.call('ZADD', ns .. 'SESSIONS', now + s.ttl, app .. ':' .. tokenid)
+  redis.call('ZADD', ns .. 'SESSIONS', ends(now, s), app .. ':' .. tokenid)
   if s.noresave then
     redis.call('HSET', key, 'la', now, 'ttl', s.ttl)
   else
@@ -72,8 +94,12 @@ end
 ${LUA_CREATE}`;
 
 /*
- * create. KEYS: none (all derived). ARGV: clock, ns, app, token, id, ip, ttl, d, no_resave.
+ * create. KEYS: none (all derived). ARGV: clock, ns, app, token, id, ip, ttl, d, no_resave, ua,
+ * absolute ('' for none), csrf token, cap (0: none), "evict" | "refuse".
  * A resend of the same create (same token and id) is a no-op, so a lost reply cannot duplicate it.
+ * With a cap, the id's live sessions are counted here, atomically with the write: dead members
+ * of its set are dropped, then the least recently active ones are evicted until one fits, or the
+ * create is refused. Returns {1, evicted token...}.
  */
 export const createScript = new Script(`${COMMON}
 local now = clock(ARGV[1])
@@ -81,35 +107,74 @@ local ns, app, token, id = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local p = ns .. app .. ':'
 local key = p .. token
 local done = existing(key, id)
-if done then return done end
-local ttl = tonumber(ARGV[7])
+if done then return { done } end
+local out = { 1 }
+local cap = tonumber(ARGV[13])
+if cap > 0 then
+  local ukey = p .. 'us:' .. id
+  local live = {}
+  for _, t in ipairs(redis.call('SMEMBERS', ukey)) do
+    local f = redis.call('HMGET', p .. t, 'id', 'la', 'ttl', 'ab')
+    if f[1] == id and alive(now, f[2], f[3], f[4]) then
+      live[#live + 1] = { t, num(f[2]) }
+    elseif f[1] == id or not f[1] then
+      remove(p, ns, app, t, id, ns .. 'cache')
+    else
+      redis.call('SREM', ukey, t)
+    end
+  end
+  if #live >= cap then
+    if ARGV[14] == 'refuse' then
+      return redis.error_reply('ERS_SESSION_LIMIT at most ' .. cap .. ' sessions per user')
+    end
+    table.sort(live, function(a, b)
+      if a[2] ~= b[2] then return a[2] < b[2] end
+      return a[1] < b[1]
+    end)
+    for i = 1, #live - cap + 1 do
+      remove(p, ns, app, live[i][1], id, ns .. 'cache')
+      out[#out + 1] = live[i][1]
+    end
+  end
+end
+local s = { ttl = tonumber(ARGV[7]) }
+if ARGV[11] ~= '' then s.ab = now + tonumber(ARGV[11]) end
 local tokenid = token .. ':' .. id
 redis.call('ZADD', p .. '_sessions', now, tokenid)
 redis.call('ZADD', p .. '_users', now, id)
-redis.call('ZADD', ns .. 'SESSIONS', now + ttl, app .. ':' .. tokenid)
+redis.call('ZADD', ns .. 'SESSIONS', ends(now, s), app .. ':' .. tokenid)
 redis.call('SADD', p .. 'us:' .. id, token)
-redis.call('HSET', key, unpack(newFields(id, ARGV[6], now, ARGV[7], ARGV[8], ARGV[9])))
-return 1
+local extra = { ARGV[10], ARGV[11], ARGV[12] }
+redis.call('HSET', key, unpack(newFields(id, ARGV[6], now, ARGV[7], ARGV[8], ARGV[9], extra)))
+-- The absolute end binds every client: none of them ever sets or clears a key's expiry.
+if s.ab then expireAt(key, s.ab, now, ARGV[1] == '') end
+return out
 `);
 
 /*
- * get. ARGV: clock, ns, app, token, touchAfter: the read is counted, and refreshes activity once
- * the session has been idle that many seconds (0: every read, as redis-sessions).
- * Returns the session as it was before this read (redis-sessions returns r before HINCRBY).
+ * get. ARGV: clock, ns, app, token, touchAfter, ip ("" for none): the read is counted, and
+ * refreshes activity once the session has been idle that many seconds (0: every read, as
+ * redis-sessions); a refresh also keeps ip as the last one. A rotation alias is followed.
+ * Returns the session as it was before this read (redis-sessions returns r before HINCRBY), and
+ * 1 after it when the token was an alias (such a read must not be cached).
  */
 export const getScript = new Script(`${COMMON}
 local now = clock(ARGV[1])
-local ns, app, token = ARGV[2], ARGV[3], ARGV[4]
+local ns, app = ARGV[2], ARGV[3]
 local p = ns .. app .. ':'
-local key = p .. token
-local s = load(key, now)
+local s, key, token, via = follow(p, ARGV[4], now)
 if not s then return nil end
+local out = reply(s, s.w, s.d)
+out[13] = via and 1 or 0
 -- Redis refuses a script's first write when it is out of memory (or a read-only replica); the
 -- read is then still served, only not counted. Once one write passed, the others are allowed.
 local counted = increment(key, 'r', s.r)
-if type(counted) == 'table' then return reply(s, s.w, s.d) end
-if s.idle >= tonumber(ARGV[5]) then touch(key, s, now, p, ns, app, token) end
-return reply(s, s.w, s.d)
+if type(counted) == 'table' then return out end
+if s.idle >= tonumber(ARGV[5]) then
+  touch(key, s, now, p, ns, app, token)
+  if ARGV[6] ~= '' and ARGV[6] ~= s.ip then redis.call('HSET', key, 'ip', ARGV[6]) end
+end
+return out
 `);
 
 /*
@@ -149,8 +214,8 @@ local now = clock(ARGV[1])
 local ns, app, token = ARGV[2], ARGV[3], ARGV[4]
 local maxBytes, maxKeys = tonumber(ARGV[5]), tonumber(ARGV[6])
 local p = ns .. app .. ':'
-local key = p .. token
-local s = load(key, now)
+local s, key
+s, key, token = follow(p, token, now)
 if not s then return nil end
 
 local d, err = merge(s.d, 7, maxBytes, maxKeys)
@@ -164,15 +229,28 @@ redis.call('PUBLISH', ns .. 'cache', app .. ':' .. token)
 return reply(s, tostring(w), d)
 `);
 
-/* kill. ARGV: clock, ns, app, token. Returns 1 if a live session was killed; debris goes too. */
+/*
+ * kill. ARGV: clock, ns, app, token, id ("" for any). Returns 1 if a live session was killed;
+ * debris goes too. Through a rotation alias, the session and the alias go. With an id, a session
+ * of another id is left alone (kill by handle).
+ */
 export const killScript = new Script(`${COMMON}
 local now = clock(ARGV[1])
-local ns, app, token = ARGV[2], ARGV[3], ARGV[4]
+local ns, app, token, id = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local p = ns .. app .. ':'
-local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
-if not f[1] then return 0 end
+local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl', 'ab')
+if not f[1] then
+  local to = aliasOf(p .. token, now)
+  if not to then return 0 end
+  redis.call('DEL', p .. token)
+  redis.call('PUBLISH', ns .. 'cache', app .. ':' .. token)
+  token = to
+  f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl', 'ab')
+  if not f[1] then return 0 end
+end
+if id ~= '' and f[1] ~= id then return 0 end
 remove(p, ns, app, token, f[1], ns .. 'cache')
-if alive(now, f[2], f[3]) then return 1 end
+if alive(now, f[2], f[3], f[4]) then return 1 end
 return 0
 `);
 
@@ -192,8 +270,8 @@ local out = { 0, 0 }
 local hashes, sessions, expiries = {}, {}, {}
 for _, token in ipairs(tokens) do
   out[#out + 1] = token
-  local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
-  if f[1] == id and alive(now, f[2], f[3]) then out[1] = out[1] + 1 end
+  local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl', 'ab')
+  if f[1] == id and alive(now, f[2], f[3], f[4]) then out[1] = out[1] + 1 end
   if f[1] == id or not f[1] then hashes[#hashes + 1] = p .. token end
   sessions[#sessions + 1] = token .. ':' .. id
   expiries[#expiries + 1] = app .. ':' .. token .. ':' .. id
@@ -224,8 +302,8 @@ local n = 0
 local hashes, expiries, users = {}, {}, {}
 for _, m in ipairs(members) do
   local token, id = string.sub(m, 1, 64), string.sub(m, 66)
-  local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
-  if f[1] == id and alive(now, f[2], f[3]) then n = n + 1 end
+  local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl', 'ab')
+  if f[1] == id and alive(now, f[2], f[3], f[4]) then n = n + 1 end
   if f[1] == id or not f[1] then
     hashes[#hashes + 1] = p .. token
     expiries[#expiries + 1] = app .. ':' .. m
@@ -372,35 +450,41 @@ return redis.call('ZCOUNT', key, from, '(' .. MS)
 /*
  * wipe, one bounded batch: removes sessions whose expiry score has passed, after re-checking
  * each against its hash, so a session that is still alive (touched by a client that left the
- * score behind) is never removed: its score is moved to its real expiry instead.
- * ARGV: clock, ns, batch. Returns {removed, examined}.
+ * score behind) is never removed: its score is moved to its real expiry instead. A session past
+ * its absolute end is removed (its hash may already be gone: Redis expired it).
+ * ARGV: clock, ns, batch. Returns {removed, examined, then app, token, id of each removed}.
  */
 export const wipeScript = new Script(`${COMMON}
 local now = clock(ARGV[1])
 local ns = ARGV[2]
 local members = redis.call('ZRANGEBYSCORE', ns .. 'SESSIONS', '-inf', '(' .. now,
   'LIMIT', 0, tonumber(ARGV[3]))
-local removed = 0
+local out = { 0, #members }
 for _, m in ipairs(members) do
   local app, token, id = parseEntry(m)
   if not app then
     redis.call('ZREM', ns .. 'SESSIONS', m)
   else
     local p = ns .. app .. ':'
-    local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
-    if f[1] == id and alive(now, f[2], f[3]) then
+    local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl', 'ab')
+    if f[1] == id and alive(now, f[2], f[3], f[4]) then
       -- pcall: out of memory, Redis refuses this ZADD as a script's first write; the member then
       -- keeps its stale score and is looked at again next time, while the removals go on.
-      redis.pcall('ZADD', ns .. 'SESSIONS', (tonumber(f[2]) or 0) + (tonumber(f[3]) or 0), m)
+      local e = (tonumber(f[2]) or 0) + (tonumber(f[3]) or 0)
+      if f[4] and num(f[4]) < e then e = num(f[4]) end
+      redis.pcall('ZADD', ns .. 'SESSIONS', e, m)
     elseif f[1] == id or not f[1] then
       remove(p, ns, app, token, id, ns .. 'cache')
-      removed = removed + 1
+      out[1] = out[1] + 1
+      out[#out + 1] = app
+      out[#out + 1] = token
+      out[#out + 1] = id
     else
       redis.call('ZREM', ns .. 'SESSIONS', m)
     end
   end
 end
-return { removed, #members }
+return out
 `);
 
 /*
@@ -409,14 +493,14 @@ return { removed, #members }
  * finds them; its activity scores are milliseconds. Each entry is decided by its hash (la + ttl,
  * as every client decides expiry): an expired session is removed, a live one is rewritten in
  * redis-sessions' format (expiry la + ttl, activity in seconds), which takes it out of this
- * range. ARGV: clock, ns, batch. Returns {removed, examined}.
+ * range. ARGV: clock, ns, batch. Returns {removed, examined, then app, token, id of each removed}.
  */
 export const elixirWipeScript = new Script(`${COMMON}
 local now = clock(ARGV[1])
 local ns = ARGV[2]
 local members = redis.call('ZRANGEBYSCORE', ns .. 'SESSIONS', MS, '+inf',
   'LIMIT', 0, tonumber(ARGV[3]))
-local removed = 0
+local out = { 0, #members }
 -- A score in milliseconds as seconds; nil when the member is absent or already in seconds.
 local function seconds(key, member)
   local score = tonumber(redis.call('ZSCORE', key, member))
@@ -429,8 +513,8 @@ for _, m in ipairs(members) do
     redis.call('ZREM', ns .. 'SESSIONS', m)
   else
     local p = ns .. app .. ':'
-    local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
-    if f[1] == id and alive(now, f[2], f[3]) then
+    local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl', 'ab')
+    if f[1] == id and alive(now, f[2], f[3], f[4]) then
       -- pcall: see wipeScript; the entry is then looked at again next time.
       local ok = redis.pcall('ZADD', ns .. 'SESSIONS', (tonumber(f[2]) or 0) + (tonumber(f[3]) or 0), m)
       if type(ok) ~= 'table' or not ok.err then
@@ -442,13 +526,16 @@ for _, m in ipairs(members) do
       end
     elseif f[1] == id or not f[1] then
       remove(p, ns, app, token, id, ns .. 'cache')
-      removed = removed + 1
+      out[1] = out[1] + 1
+      out[#out + 1] = app
+      out[#out + 1] = token
+      out[#out + 1] = id
     else
       redis.call('ZREM', ns .. 'SESSIONS', m)
     end
   end
 end
-return { removed, #members }
+return out
 `);
 
 /*
@@ -471,8 +558,8 @@ for _, m in ipairs(members) do
       out[#out + 1] = app
     end
     if not redis.call('ZSCORE', p .. '_users', id) then
-      local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl')
-      if f[1] == id and alive(now, f[2], f[3]) then
+      local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl', 'ab')
+      if f[1] == id and alive(now, f[2], f[3], f[4]) then
         local at = tonumber(redis.call('ZSCORE', p .. '_sessions', token .. ':' .. id))
           or tonumber(f[2])
         if at >= tonumber(MS) then at = math.floor(at / 1000) end
@@ -505,30 +592,37 @@ return { removed, #ids }
 `);
 
 /*
- * rotate: moves a live session to a new token (same id, counters and data) and removes the old
- * one, atomically, so the old token is dead the moment the new one exists.
- * ARGV: clock, ns, app, token, new token. Returns 1, or 0 if the session is gone.
+ * rotate: moves a live session to a new token (same id, counters, data and our fields) and
+ * removes the old one, atomically. With a grace, the old key becomes an alias {rt, re} that
+ * expires with the grace (v4 and the Elixir port see no session there: it has no id); without
+ * one, the old token is dead the moment the new one exists. Through an alias, the session it
+ * names is rotated. ARGV: clock, ns, app, token, new token, grace seconds.
+ * Returns the session's id and the token rotated from, or nil if the session is gone.
  */
 export const rotateScript = new Script(`${COMMON}
 local now = clock(ARGV[1])
-local ns, app, token, next = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local ns, app, next, grace = ARGV[2], ARGV[3], ARGV[5], tonumber(ARGV[6])
 local p = ns .. app .. ':'
-local s = load(p .. token, now)
-if not s then return 0 end
+local s, key, token = follow(p, ARGV[4], now)
+if not s then return nil end
 if redis.call('EXISTS', p .. next) == 1 then
   return redis.error_reply('ERS_TOKEN_COLLISION token already in use')
 end
-local fields = {'id', s.id, 'r', s.r or 1, 'w', s.w or 1, 'ip', s.ip or '', 'la', now, 'ttl', s.ttl}
-if s.d then fields[#fields + 1] = 'd'; fields[#fields + 1] = s.d end
-if s.noresave then fields[#fields + 1] = 'no_resave'; fields[#fields + 1] = 1 end
+local fields = movedFields(key, s, now)
 remove(p, ns, app, token, s.id, ns .. 'cache')
 local tokenid = next .. ':' .. s.id
 redis.call('HSET', p .. next, unpack(fields))
+if s.ab then expireAt(p .. next, num(s.ab), now, ARGV[1] == '') end
 redis.call('ZADD', p .. '_sessions', now, tokenid)
 redis.call('ZADD', p .. '_users', now, s.id)
-redis.call('ZADD', ns .. 'SESSIONS', now + s.ttl, app .. ':' .. tokenid)
+redis.call('ZADD', ns .. 'SESSIONS', ends(now, s), app .. ':' .. tokenid)
 redis.call('SADD', p .. 'us:' .. s.id, next)
-return 1
+if grace > 0 then
+  local re = now + grace
+  redis.call('HSET', key, 'rt', next, 're', re)
+  expireAt(key, re, now, ARGV[1] == '')
+end
+return { s.id, token }
 `);
 
 /*
