@@ -16,9 +16,11 @@ type Recorded = { [E in keyof StoreEvents]: [E, StoreEvents[E][0]] }[keyof Store
 
 function record(rs: RedisSessions): Recorded[] {
   const seen: Recorded[] = [];
-  for (const name of ["created", "rotated", "killed", "evicted", "expired"] as const) {
-    rs.on(name, (payload: never) => seen.push([name, payload] as Recorded));
-  }
+  rs.on("created", (p) => seen.push(["created", p]));
+  rs.on("rotated", (p) => seen.push(["rotated", p]));
+  rs.on("killed", (p) => seen.push(["killed", p]));
+  rs.on("evicted", (p) => seen.push(["evicted", p]));
+  rs.on("expired", (p) => seen.push(["expired", p]));
   return seen;
 }
 
