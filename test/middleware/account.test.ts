@@ -350,6 +350,7 @@ describe.each(["express5", "express4"] as const)("account security under %s", (h
   describe("rotate with grace", () => {
     it("keeps the old token working for the grace period only", async () => {
       const { cookie, token } = await login("rot-user");
+      const csrf = (await request(app).get("/csrf").set("Cookie", cookie)).body.csrf;
       const res = await request(app).post("/rotate?grace=30").set("Cookie", cookie).expect(200);
       const next = res.body.token as string;
       expect(next).not.toBe(token);
@@ -361,6 +362,9 @@ describe.each(["express5", "express4"] as const)("account security under %s", (h
       expect(after.body.session).toBeNull();
       const fresh = await request(app).get("/session").set("Cookie", `${COOKIE}=${next}`);
       expect(fresh.body.session?.id).toBe("rot-user");
+      // The rotated session keeps its CSRF token (forms already on screen stay valid).
+      const kept = await request(app).get("/csrf").set("Cookie", `${COOKIE}=${next}`);
+      expect(kept.body.csrf).toBe(csrf);
     });
 
     it("kills the old token at once without grace, and refuses a bad grace", async () => {
