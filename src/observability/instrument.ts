@@ -27,7 +27,7 @@ const SESSIONS: Partial<Record<string, (result: unknown) => number>> = {
   create: () => 1,
   kill: (r) => Number(r) || 0,
   killall: (r) => Number(r) || 0,
-  wipe: (r) => Number(r) || 0,
+  wipe: (r) => Number((r as { removed?: unknown } | null)?.removed) || 0,
   killsoid: (r) => Number((r as { kill?: unknown } | null)?.kill) || 0,
 };
 

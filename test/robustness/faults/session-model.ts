@@ -1,3 +1,4 @@
+import { sessionHandle } from "../../../src/index.js";
 import type { RawState } from "./invariants.js";
 
 /*
@@ -22,6 +23,8 @@ export interface ModelSession {
   ttl: number;
   noResave: boolean;
   d: Entry[];
+  /** Created (`ct`), also the last authentication (`au`): nothing here reauthenticates. */
+  created: number;
 }
 
 /** A patch as the store takes it: `null` deletes a key. */
@@ -96,7 +99,13 @@ export class SessionModel {
     if (s.noResave) out.no_resave = true;
     const d = serialize(s.d);
     if (d) out.d = JSON.parse(d);
-    if (withToken) out.token = s.token;
+    // The additive account fields follow v4's, then a listing's token and handle.
+    out.created = s.created;
+    out.auth = s.created;
+    if (withToken) {
+      out.token = s.token;
+      out.handle = sessionHandle(s.token);
+    }
     return out;
   }
 
@@ -137,6 +146,7 @@ export class SessionModel {
       ttl: p.ttl,
       noResave: p.noResave,
       d,
+      created: this.now,
     };
     this.sessions.set(this.key(app, token), s);
     this.users.set(`${app}\n${p.id}`, this.now);
@@ -175,6 +185,12 @@ export class SessionModel {
     delete value.d;
     const json = serialize(d);
     if (json) value.d = JSON.parse(json);
+    // Keys after d keep their place after it.
+    for (const k of ["created", "auth"]) {
+      const v = value[k];
+      delete value[k];
+      value[k] = v;
+    }
     return { ok: true, value };
   }
 
@@ -287,6 +303,11 @@ export class SessionModel {
       const d = serialize(s.d);
       if (d) expected.d = d;
       if (s.noResave) expected.no_resave = "1";
+      // The account fields: created and last authentication, and a random CSRF token.
+      expected.ct = String(s.created);
+      expected.au = String(s.created);
+      const cs = r.fields.cs;
+      if (cs !== undefined && /^[A-Za-z0-9_-]{43}$/.test(cs)) expected.cs = cs;
       const a = JSON.stringify(Object.entries(r.fields).sort());
       const b = JSON.stringify(Object.entries(expected).sort());
       if (a !== b) out.push(`session ${r.token}: Redis ${a}, model ${b}`);
