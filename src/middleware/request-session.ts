@@ -1,7 +1,7 @@
 import { errorOf } from "../errors.js";
 import { sessionHandle } from "../handle.js";
 import { createdSession } from "../layouts/reply.js";
-import type { DataPatch, DefaultData, Seconds, Session, SessionWithToken } from "../types.js";
+import type { DataPatch, DefaultData, Seconds, Session, SessionEntry } from "../types.js";
 import { validApp, validData, validId, validTtl } from "../validate.js";
 import { validAbsolute, validHandle } from "../validate-account.js";
 import type { RotateOptions, UpsertOptions } from "./context.js";
@@ -242,7 +242,7 @@ export class RequestSession<D = DefaultData> extends SessionState<D> {
   }
 
   /** The live sessions of this session's user (its devices), each with its token. */
-  async soid(): Promise<{ sessions: SessionWithToken<D>[] }> {
+  async soid(): Promise<{ sessions: SessionEntry<D>[] }> {
     const current = await this.load(true);
     if (!current || !this.app) return { sessions: [] };
     return this.store.soid({ app: this.app, id: current.id });
@@ -264,9 +264,7 @@ export class RequestSession<D = DefaultData> extends SessionState<D> {
   }
 
   /** The sessions of this app active in the last `deltaTime` seconds (default 600). */
-  async soapp(
-    deltaTime: Seconds = DEFAULT_DELTA_TIME,
-  ): Promise<{ sessions: SessionWithToken<D>[] }> {
+  async soapp(deltaTime: Seconds = DEFAULT_DELTA_TIME): Promise<{ sessions: SessionEntry<D>[] }> {
     return this.store.soapp({ app: validApp(this.app), deltaTime });
   }
 }
