@@ -16,10 +16,12 @@ export { sessionHandle } from "./handle.js";
 export { ClusterLayout, DEFAULT_BUCKETS, MAX_BUCKETS } from "./layouts/cluster/keys.js";
 export type { KeyLayout } from "./layouts/compat/keys.js";
 export { compatLayout } from "./layouts/compat/keys.js";
-export type { UpsertOptions } from "./middleware/context.js";
+// Account security, middleware side (issue 14): guards, devices, rotation options.
+export type { RotateOptions, UpsertOptions } from "./middleware/context.js";
 export type { CookieOptions } from "./middleware/cookie-options.js";
-export type { Handler } from "./middleware/guards.js";
-export { loadSession, requireSession } from "./middleware/guards.js";
+export type { Device } from "./middleware/devices.js";
+export type { Handler, VerifyCsrfOptions } from "./middleware/guards.js";
+export { loadSession, requireFresh, requireSession, verifyCsrf } from "./middleware/guards.js";
 export type {
   NextFunction,
   RedisSessionsMiddleware,

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
 import express, { type NextFunction, type Request, type Response } from "express";
@@ -7,24 +7,24 @@ import {
   RedisSessions,
   type RequestSession,
   redisSessions,
+  requireFresh,
+  verifyCsrf,
 } from "../../src/index.js";
 import { ensureRedis } from "../lib/ensure-redis.js";
-import { devicesPage, loginPage, profilePage, unavailablePage } from "./views.js";
+import { confirmPage, devicesPage, loginPage, profilePage, unavailablePage } from "./views.js";
 
 /**
  * A website with a login form, a profile page and a "your devices" page, on Express 5.
- * Sessions live in Redis; the browser holds only a cookie with the token.
+ * Sessions live in Redis; the browser holds only a cookie with the token. The library gives
+ * the forms their CSRF token (`req.rs.csrfToken()`, checked by `verifyCsrf()`), lists the
+ * devices by handle (`req.rs.devices()`, `revoke`, `revokeOthers`), and asks for the password
+ * again before "log out everywhere" (`requireFresh`, then `req.rs.reauthenticated()`).
  */
 
 /** What this app keeps in a session's `d`. */
 export interface WebData {
   name: string;
-  /** Anti-CSRF token for this session's forms. */
-  csrf: string;
-  loginAt: number;
   visits: number;
-  /** The browser, shown on the devices page. */
-  agent: string;
 }
 
 /** Options of {@link createApp}. */
@@ -33,6 +33,10 @@ export interface WebLoginOptions {
   store: RedisSessions<WebData>;
   /** Idle timeout in seconds. @default 7200 */
   ttl?: number;
+  /** Absolute timeout in seconds: a login lasts at most this long, however active. @default 43200 */
+  absolute?: number;
+  /** How recent the password must be for "log out everywhere", in seconds. @default 300 */
+  freshFor?: number;
   /** Express's "trust proxy" setting: set it when the app runs behind a TLS proxy. */
   trustProxy?: boolean | number | string;
 }
@@ -47,21 +51,12 @@ function sha256(text: string): Buffer {
   return createHash("sha256").update(text).digest();
 }
 
-/** Compares secrets in constant time (hashing first makes the lengths equal). */
-function same(a: string, b: string): boolean {
-  return timingSafeEqual(sha256(a), sha256(b));
-}
-
 function checkPassword(username: string, password: string): string | null {
   const user = Object.hasOwn(DEMO_USERS, username) ? DEMO_USERS[username] : undefined;
-  // Compare even for unknown users, so that timing does not reveal which names exist.
-  const ok = same(password, user?.password ?? "\0unknown");
+  // Compare even for unknown users (hashing first makes the lengths equal), so that timing does
+  // not reveal which names exist.
+  const ok = timingSafeEqual(sha256(password), sha256(user?.password ?? "\0unknown"));
   return ok && user ? user.name : null;
-}
-
-/** A handle for a device: lets the page revoke it without ever showing its token. */
-function handleOf(token: string): string {
-  return sha256(token).toString("hex").slice(0, 16);
 }
 
 /**
@@ -88,23 +83,23 @@ export function createApp(options: WebLoginOptions): express.Express {
     next();
   });
   app.use(express.urlencoded({ extended: false, limit: "8kb" }));
-  app.use(redisSessions<WebData>({ app: APP, store: options.store, ttl: options.ttl }));
+  app.use(
+    redisSessions<WebData>({
+      app: APP,
+      store: options.store,
+      ttl: options.ttl,
+      absolute: options.absolute ?? 43_200,
+    }),
+  );
+  // Every form of a logged-in page carries the session's token as _csrf.
+  const csrf = verifyCsrf();
+  const fresh = requireFresh(options.freshFor ?? 300);
 
   /** The session, or a redirect to the login page. */
   async function sessionOr(req: Request, res: Response) {
     const session = await rs(req).get();
     if (!session?.d) res.redirect(303, "/login");
     return session?.d ? { ...session, d: session.d } : null;
-  }
-
-  /** The session when the form's CSRF token matches it; else answers 403 (or the login page). */
-  async function formSession(req: Request, res: Response) {
-    const session = await sessionOr(req, res);
-    if (!session) return null;
-    const sent = typeof req.body?.csrf === "string" ? req.body.csrf : "";
-    if (same(sent, session.d.csrf)) return session;
-    res.status(403).type("text").send("Forbidden: stale or missing form token");
-    return null;
   }
 
   app.get("/", async (req, res) => {
@@ -123,14 +118,9 @@ export function createApp(options: WebLoginOptions): express.Express {
       res.status(401).type("html").send(loginPage("Wrong user or password.", username));
       return;
     }
-    // A new session with a new token (any session in the cookie before is killed).
-    await rs(req).upsert(username, {
-      name,
-      csrf: randomBytes(24).toString("base64url"),
-      loginAt: Date.now(),
-      visits: 0,
-      agent: String(req.get("user-agent") ?? "unknown").slice(0, 120),
-    });
+    // A new session with a new token (any session in the cookie before is killed); the
+    // middleware records the browser (user agent), the ip and the time of this login.
+    await rs(req).upsert(username, { name, visits: 0 });
     res.redirect(303, "/profile");
   });
 
@@ -144,9 +134,10 @@ export function createApp(options: WebLoginOptions): express.Express {
         id: session.id,
         name: session.d.name,
         visits,
-        loginAt: session.d.loginAt,
+        created: session.created ?? null,
+        expires: session.expires ?? null,
         idleTimeout: session.ttl,
-        csrf: session.d.csrf,
+        csrf: await rs(req).csrfToken(),
       }),
     );
   });
@@ -154,45 +145,71 @@ export function createApp(options: WebLoginOptions): express.Express {
   app.get("/devices", async (req, res) => {
     const session = await sessionOr(req, res);
     if (!session) return;
-    const { sessions } = await rs(req).soid();
-    const devices = sessions
-      .map((s) => ({
-        handle: handleOf(s.token),
-        current: s.token === rs(req).token,
-        agent: s.d?.agent ?? "unknown",
-        ip: s.ip,
-        idle: s.idle,
-      }))
-      .sort((a, b) => Number(b.current) - Number(a.current) || a.idle - b.idle);
-    res.type("html").send(devicesPage(session.d.name, devices, session.d.csrf));
+    const notes: Record<string, string> = {
+      fresh: "Password confirmed.",
+      revoked: "That device is logged out.",
+      others: "Every other device is logged out.",
+    };
+    const note = notes[String(req.query.note ?? "")] ?? "";
+    const devices = await rs(req).devices();
+    const csrf = await rs(req).csrfToken();
+    res.type("html").send(devicesPage(session.d.name, devices, csrf, note, rs(req).clock()));
   });
 
-  app.post("/logout", async (req, res) => {
-    if (!(await formSession(req, res))) return;
+  app.post("/logout", csrf, async (req, res) => {
     await rs(req).kill();
     res.redirect(303, "/login?bye=1");
   });
 
-  app.post("/logout-everywhere", async (req, res) => {
-    if (!(await formSession(req, res))) return;
+  app.post("/devices/revoke", csrf, async (req, res) => {
+    // Only this user's sessions can be revoked: a handle of someone else's kills nothing.
+    const revoked = await rs(req).revoke(String(req.body?.handle ?? ""));
+    res.redirect(
+      303,
+      (await rs(req).get()) ? `/devices${revoked ? "?note=revoked" : ""}` : "/login?bye=1",
+    );
+  });
+
+  app.post("/devices/revoke-others", csrf, async (req, res) => {
+    await rs(req).revokeOthers();
+    res.redirect(303, "/devices?note=others");
+  });
+
+  // Sensitive: needs a password typed in the last `freshFor` seconds (see the error handler).
+  app.post("/logout-everywhere", csrf, fresh, async (req, res) => {
     await rs(req).killsoid();
     res.redirect(303, "/login?bye=all");
   });
 
-  app.post("/devices/revoke", async (req, res) => {
-    if (!(await formSession(req, res))) return;
-    const handle = String(req.body?.handle ?? "");
-    const { sessions } = await rs(req).soid();
-    const target = sessions.find((s) => handleOf(s.token) === handle && s.token !== rs(req).token);
-    if (target) await options.store.kill({ app: APP, token: target.token });
-    res.redirect(303, "/devices");
+  app.post("/confirm", csrf, async (req, res) => {
+    const session = await sessionOr(req, res);
+    if (!session) return;
+    if (!checkPassword(session.id, String(req.body?.password ?? ""))) {
+      const token = await rs(req).csrfToken();
+      res.status(401).type("html").send(confirmPage(token, "Wrong password."));
+      return;
+    }
+    await rs(req).reauthenticated();
+    res.redirect(303, "/devices?note=fresh");
   });
 
-  // Express 5 hands rejected promises of async routes to here: Redis trouble becomes a 503 page.
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  app.use(async (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const code = isRedisSessionsError(err) ? err.code : "";
+    if (code === "ERS_REAUTHENTICATE") {
+      // The login is too old for this action: ask for the password, then come back.
+      const token = await rs(req)
+        .csrfToken()
+        .catch(() => "");
+      res.status(401).type("html").send(confirmPage(token));
+      return;
+    }
+    // Express 5 hands rejected promises of async routes to here: Redis trouble is a 503 page.
     const status = isRedisSessionsError(err) ? err.status : 500;
     if (status === 503)
       res.status(503).set("Retry-After", "5").type("html").send(unavailablePage());
+    else if (code === "ERS_CSRF")
+      res.status(403).type("text").send("Forbidden: stale or missing form token");
+    else if (code === "ERS_NO_SESSION") res.redirect(303, "/login");
     else
       res
         .status(status)

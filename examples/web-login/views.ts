@@ -1,5 +1,7 @@
 /** HTML of the web-login example: plain template strings, every value escaped. */
 
+import type { Device } from "../../src/index.js";
+
 const ESCAPES: Record<string, string> = {
   "&": "&amp;",
   "<": "&lt;",
@@ -35,7 +37,7 @@ ${body}
 }
 
 function csrfField(csrf: string): string {
-  return `<input type="hidden" name="csrf" value="${esc(csrf)}">`;
+  return `<input type="hidden" name="_csrf" value="${esc(csrf)}">`;
 }
 
 /** The login form; `message` is shown above it. */
@@ -57,7 +59,10 @@ export interface ProfileView {
   id: string;
   name: string;
   visits: number;
-  loginAt: number;
+  /** Login time, unix seconds. */
+  created: number | null;
+  /** The absolute end of the session, unix seconds. */
+  expires: number | null;
   idleTimeout: number;
   csrf: string;
 }
@@ -65,6 +70,11 @@ export interface ProfileView {
 function nav(csrf: string): string {
   return `<nav><a href="/profile">Profile</a><a href="/devices" id="devices-link">Your devices</a>
 <form class="inline" method="post" action="/logout">${csrfField(csrf)}<button id="logout">Log out</button></form></nav>`;
+}
+
+/** A unix time as an ISO string without milliseconds (UTC); "unknown" for null. */
+function when(seconds: number | null): string {
+  return seconds === null ? "unknown" : new Date(seconds * 1000).toISOString().replace(".000", "");
 }
 
 /** The profile page, with the session's data. */
@@ -75,32 +85,73 @@ export function profilePage(v: ProfileView): string {
 <table>
   <tr><th>User id</th><td id="user-id">${esc(v.id)}</td></tr>
   <tr><th>Visits of this page</th><td id="visits">${esc(v.visits)}</td></tr>
-  <tr><th>Logged in at</th><td>${esc(new Date(v.loginAt).toISOString())}</td></tr>
+  <tr><th>Logged in at</th><td id="created">${esc(when(v.created))}</td></tr>
+  <tr><th>Logged out at the latest</th><td id="expires">${esc(when(v.expires))}</td></tr>
   <tr><th>Idle timeout</th><td>${esc(v.idleTimeout)} s</td></tr>
 </table>`,
   );
 }
 
-/** One row of the devices page. */
-export interface DeviceView {
-  handle: string;
-  current: boolean;
-  agent: string;
-  ip: string;
-  idle: number;
+const BROWSERS: [RegExp, string][] = [
+  [/Edg\//, "Edge"],
+  [/OPR\//, "Opera"],
+  [/Firefox\//, "Firefox"],
+  [/Chrom(e|ium)\//, "Chrome"],
+  [/Safari\//, "Safari"],
+];
+const SYSTEMS: [RegExp, string][] = [
+  [/iPhone|iPad/, "iOS"],
+  [/Android/, "Android"],
+  [/Windows/, "Windows"],
+  [/Mac OS X|Macintosh/, "macOS"],
+  [/CrOS/, "ChromeOS"],
+  [/Linux|X11/, "Linux"],
+];
+
+/**
+ * "Chrome on Linux" from a user agent: a label, not a proof (the header is the client's). An
+ * agent no rule knows is shown as it is, cut to 40 characters.
+ */
+export function browserLabel(ua: string | null): string {
+  if (!ua) return "Unknown browser";
+  const browser = BROWSERS.find(([re]) => re.test(ua))?.[1];
+  const system = SYSTEMS.find(([re]) => re.test(ua))?.[1];
+  if (!browser) return ua.length > 40 ? `${ua.slice(0, 40)}…` : ua;
+  return system ? `${browser} on ${system}` : browser;
 }
 
-/** The "your devices" page: this device, the others, and the two ways to log out. */
-export function devicesPage(name: string, devices: DeviceView[], csrf: string): string {
+/** How long ago a unix time was, roughly. */
+function ago(seconds: number, now: number): string {
+  const s = Math.max(0, Math.round(now - seconds));
+  if (s < 60) return "just now";
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} days ago`;
+}
+
+/**
+ * The "your devices" page: this device first among equals, each with its browser, login time,
+ * last ip and activity, a button that revokes it by handle (never its token), and the two ways
+ * to log the others out.
+ */
+export function devicesPage(
+  name: string,
+  devices: Device[],
+  csrf: string,
+  note = "",
+  now = Date.now() / 1000,
+): string {
   const rows = devices
     .map(
       (d) => `<tr class="${d.current ? "current" : "device"}" data-handle="${esc(d.handle)}">
   <td>${d.current ? "<strong>This device</strong>" : "Other device"}</td>
-  <td>${esc(d.agent)}</td><td>${esc(d.ip)}</td><td>${esc(d.idle)} s ago</td>
+  <td class="browser" title="${esc(d.ua ?? "")}">${esc(browserLabel(d.ua))}</td>
+  <td class="created">${esc(when(d.created))}</td><td class="ip">${esc(d.ip)}</td>
+  <td class="active">${esc(ago(d.lastActive, now))}</td>
   <td>${
     d.current
       ? `<form class="inline" method="post" action="/logout">${csrfField(csrf)}<button id="logout-this">Log out this device</button></form>`
-      : `<form class="inline" method="post" action="/devices/revoke">${csrfField(csrf)}<input type="hidden" name="handle" value="${esc(d.handle)}"><button>Log out</button></form>`
+      : `<form class="inline" method="post" action="/devices/revoke">${csrfField(csrf)}<input type="hidden" name="handle" value="${esc(d.handle)}"><button class="revoke">Log out</button></form>`
   }</td>
 </tr>`,
     )
@@ -108,14 +159,32 @@ export function devicesPage(name: string, devices: DeviceView[], csrf: string): 
   return page(
     `${name}'s devices`,
     `${nav(csrf)}
+${note ? `<p id="note">${esc(note)}</p>` : ""}
 <p id="count">${devices.length} active session${devices.length === 1 ? "" : "s"}</p>
 <table>
-  <tr><th></th><th>Browser</th><th>IP</th><th>Last active</th><th></th></tr>
+  <tr><th></th><th>Browser</th><th>Logged in</th><th>Last IP</th><th>Last active</th><th></th></tr>
   ${rows}
 </table>
+<form method="post" action="/devices/revoke-others">${csrfField(csrf)}
+  <p><button id="logout-others">Log out the other devices</button></p>
+</form>
 <form method="post" action="/logout-everywhere">${csrfField(csrf)}
-  <p><button id="logout-everywhere">Log out everywhere</button></p>
+  <p><button id="logout-everywhere">Log out everywhere</button> (asks for your password if you logged in a while ago)</p>
 </form>`,
+  );
+}
+
+/** The password prompt before a sensitive action ("sudo mode"). */
+export function confirmPage(csrf: string, message = ""): string {
+  return page(
+    "Confirm your password",
+    `${message ? `<p class="error" id="message">${esc(message)}</p>` : ""}
+<p id="why">You logged in a while ago. Type your password again to continue.</p>
+<form method="post" action="/confirm">${csrfField(csrf)}
+  <p><label>Password <input name="password" type="password" autocomplete="current-password" required></label></p>
+  <p><button type="submit" id="confirm">Confirm</button></p>
+</form>
+<p><a href="/devices">Back to your devices</a></p>`,
   );
 }
 

@@ -128,6 +128,12 @@ function program(): Command {
       ),
     )
     .addOption(
+      new Option(
+        "--log-events",
+        "one line per session event: created, rotated, killed, evicted, expired (env: RS_LOG_EVENTS=1)",
+      ),
+    )
+    .addOption(
       new Option("--log-format <format>", "text lines, or JSON lines (pino) for log shippers")
         .env("RS_LOG_FORMAT")
         .choices(["text", "json"])

@@ -22,6 +22,7 @@ export interface ServeFlags {
   protectHealth?: boolean;
   log: string;
   logIds?: boolean;
+  logEvents?: boolean;
   logFormat: LogFormat;
   metricApps: number;
   bodyLimit: number;
@@ -184,6 +185,7 @@ export async function startServer(flags: ServeFlags): Promise<void> {
       router: routerOptions(flags, keys, admin),
       log: flags.log.toLowerCase() !== "none",
       logIds: flags.logIds === true || envFlag("RS_LOG_IDS"),
+      logEvents: flags.logEvents === true || envFlag("RS_LOG_EVENTS"),
       shutdownTimeout: flags.shutdownTimeout,
       logFormat: flags.logFormat,
       write,

@@ -10,8 +10,22 @@ import type { SessionCookie } from "./session-cookie.js";
 export interface UpsertOptions {
   /** Idle timeout in seconds (an integer from 10 to ten years). @default the middleware's `ttl` */
   ttl?: Seconds | undefined;
+  /**
+   * The session ends this many seconds after login, however active it is (an integer from 10
+   * to ten years); beside `ttl`, whichever comes first. @default the middleware's `absolute`
+   */
+  absolute?: Seconds | undefined;
   /** An absolute lifetime instead of an idle timeout. @default the middleware's `no_resave` */
   no_resave?: boolean | undefined;
+}
+
+/** Options of {@link RequestSession.rotate}. */
+export interface RotateOptions {
+  /**
+   * Seconds (an integer from 0 to 3600) during which the old token still reaches the session,
+   * for requests already in flight with it. @default 0 (dead at once)
+   */
+  grace?: Seconds | undefined;
 }
 
 /** What one request's session is made of. */

@@ -34,6 +34,13 @@ export interface MiddlewareOptions<D = DefaultData> {
    */
   ttl?: Seconds | undefined;
   /**
+   * An absolute timeout for sessions created by `upsert`: they end this many seconds after
+   * login, however active (an integer from 10 to 315360000), beside the idle `ttl`, whichever
+   * comes first. No client (redis-sessions 4 included) can keep such a session alive past it.
+   * @default none (only the idle timeout)
+   */
+  absolute?: Seconds | undefined;
+  /**
    * Give new sessions an absolute lifetime (`ttl` from login) instead of an idle timeout.
    * @default false
    */
@@ -64,6 +71,7 @@ export interface MiddlewareOptions<D = DefaultData> {
 export interface ResolvedMiddlewareOptions {
   app: (req: IncomingMessage) => string | null;
   ttl: Seconds;
+  absolute: Seconds | undefined;
   noResave: boolean;
   cookie: ResolvedCookie | false;
   header: string | false;
@@ -84,12 +92,21 @@ const OPTION_NAMES = new Set([
   "app",
   "store",
   "ttl",
+  "absolute",
   "no_resave",
   "cookie",
   "header",
   "bearer",
   "onStoreError",
 ]);
+
+/** True for an absolute timeout: an integer number of seconds from 10 to ten years. */
+function isAbsolute(value: unknown): value is Seconds {
+  return (
+    typeof value === "number" && Number.isSafeInteger(value) && value >= 10 && value <= MAX_TTL
+  );
+}
+
 function resolveApp(app: unknown): ResolvedMiddlewareOptions["app"] {
   if (typeof app === "function") {
     const pick = app as (req: IncomingMessage) => unknown;
@@ -140,6 +157,9 @@ export function resolveMiddlewareOptions(options: unknown): ResolvedMiddlewareOp
   if (onStoreError !== "error" && onStoreError !== "anonymous") {
     fail("onStoreError", '"error" or "anonymous"', onStoreError);
   }
+  if (o.absolute !== undefined && !isAbsolute(o.absolute)) {
+    fail("absolute", `an integer number of seconds from 10 to ${MAX_TTL}`, o.absolute);
+  }
   const cookie = resolveCookie(o.cookie);
   const header = resolveHeader(o.header);
   const bearer = bool(o.bearer, "bearer", MIDDLEWARE_DEFAULTS.bearer);
@@ -149,6 +169,7 @@ export function resolveMiddlewareOptions(options: unknown): ResolvedMiddlewareOp
   return {
     app: resolveApp(o.app),
     ttl,
+    absolute: o.absolute,
     noResave: bool(o.no_resave, "no_resave", false),
     cookie,
     header,

@@ -1,17 +1,13 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { debuglog } from "node:util";
-import { clientIp } from "../client-ip.js";
-import { isStoreError } from "../errors.js";
+import { errorOf } from "../errors.js";
+import { sessionHandle } from "../handle.js";
 import { createdSession } from "../layouts/reply.js";
-import type { RedisSessions } from "../store/store.js";
-import type { DataPatch, DefaultData, Seconds, Session, SessionWithToken } from "../types.js";
+import type { DataPatch, DefaultData, Seconds, Session, SessionEntry } from "../types.js";
 import { validApp, validData, validId, validTtl } from "../validate.js";
-import type { RequestSessionInit, SessionContext, UpsertOptions } from "./context.js";
-import { readMovedActivity } from "./cookie-lifetime.js";
-import type { TokenSource } from "./read-token.js";
-import type { SessionCookie } from "./session-cookie.js";
+import { validAbsolute, validHandle } from "../validate-account.js";
+import type { RotateOptions, UpsertOptions } from "./context.js";
+import { type Device, toDevices } from "./devices.js";
+import { SessionState } from "./session-state.js";
 
-const debug = debuglog("express-redis-sessions");
 const BRAND = Symbol.for("express-redis-sessions.request-session");
 const DEFAULT_DELTA_TIME = 600;
 
@@ -30,34 +26,9 @@ export function isRequestSession(value: unknown): value is RequestSession<unknow
  * method rejects with a `RedisSessionsError` (status 503) when Redis fails, except `get()` under
  * `onStoreError: "anonymous"`, which then resolves null.
  */
-export class RequestSession<D = DefaultData> {
-  /** The app of this request, or null when the `app` function gave none. */
-  readonly app: string | null;
-  /** Where the request's token came from (cookie, header or bearer), or null if it had none. */
-  readonly source: TokenSource | null;
-  /** The store, for operations on other sessions (e.g. an admin ending a user's sessions). */
-  readonly store: RedisSessions<D>;
-  private currentToken: string | null;
-  private currentId: string | null = null;
-  private loading: Promise<Session<D> | null> | undefined;
-  /** True while `loading` holds the null of an "anonymous" store failure. */
-  private degraded = false;
-  private loadedAt = 0;
-  private readonly req: IncomingMessage;
-  private readonly res: ServerResponse;
-  private readonly ctx: SessionContext<D>;
-  private readonly cookie: SessionCookie | null;
-
-  constructor(init: RequestSessionInit<D>) {
-    this.req = init.req;
-    this.res = init.res;
-    this.ctx = init.context;
-    this.cookie = init.cookie;
-    this.app = init.app;
-    this.store = init.context.store;
-    this.source = init.found.source;
-    this.currentToken = init.found.token;
-  }
+export class RequestSession<D = DefaultData> extends SessionState<D> {
+  /** The CSRF token read in this request, with the session token it belongs to. */
+  private csrf: { token: string; value: string } | undefined;
 
   /**
    * The session token: the one the request carried (well-formed, not yet checked against Redis),
@@ -92,6 +63,7 @@ export class RequestSession<D = DefaultData> {
     const app = validApp(this.app);
     const userId = validId(id);
     const ttl = validTtl(options.ttl, this.ctx.options.ttl);
+    const absolute = validAbsolute(options.absolute) ?? this.ctx.options.absolute;
     const noResave = options.no_resave ?? this.ctx.options.noResave;
     const data = d && Object.keys(d).length > 0 ? d : undefined;
     if (data) {
@@ -109,16 +81,25 @@ export class RequestSession<D = DefaultData> {
       await this.store.kill({ app, token: this.currentToken });
       this.forget();
     }
-    const ip = clientIp(this.req);
+    const { ip, ua } = this.client();
     const { token } = await this.store.create({
       app,
       id: userId,
       ip,
+      ua,
       ttl,
+      absolute,
       d: data,
       no_resave: noResave,
     });
-    const session = createdSession<D>(userId, ip, ttl, noResave, data);
+    const now = Math.floor(this.clock());
+    const session: Session<D> = {
+      ...createdSession<D>(userId, ip, ttl, noResave, data),
+      created: now,
+      auth: now,
+      ...(absolute === undefined ? {} : { expires: now + absolute }),
+      ...(ua === undefined ? {} : { ua }),
+    };
     this.adopt(token, session);
     this.issueCookie(token, session);
     return session;
@@ -153,11 +134,12 @@ export class RequestSession<D = DefaultData> {
   }
 
   /**
-   * Gives the session a new token (same user, data and counters); the old token is dead at
-   * once. Refreshes the cookie when the token came from it. Resolves to the new token, or null
-   * when there is no session.
+   * Gives the session a new token (same user, data and counters). The old token keeps working
+   * for `grace` seconds (0 to 3600, default 0: dead at once), so that requests already in
+   * flight with it still succeed. Refreshes the cookie when the token came from it. Resolves to
+   * the new token, or null when there is no session.
    */
-  async rotate(): Promise<string | null> {
+  async rotate(options: RotateOptions = {}): Promise<string | null> {
     const app = this.app;
     if (!app || !this.currentToken) return null;
     const viaCookie = this.source === "cookie" || this.cookie?.sent === true;
@@ -165,7 +147,10 @@ export class RequestSession<D = DefaultData> {
     const current = await this.load(true);
     const token = this.currentToken;
     if (!current || !token) return null;
-    const next = await this.store.rotate({ app, token });
+    const grace = options.grace;
+    const next = await this.store.rotate(
+      grace === undefined ? { app, token } : { app, token, grace },
+    );
     if (!next) {
       this.lost();
       return null;
@@ -175,8 +160,89 @@ export class RequestSession<D = DefaultData> {
     return next.token;
   }
 
+  /**
+   * The sessions of this session's user, most recently active first, this one flagged
+   * `current`: what a "your devices" page shows. Never a token; each has a `handle` for
+   * {@link revoke}. Empty when there is no session.
+   */
+  async devices(): Promise<Device[]> {
+    const current = await this.load(true);
+    const token = this.currentToken;
+    if (!current || !token || !this.app) return [];
+    const { sessions } = await this.store.soid({ app: this.app, id: current.id });
+    return toDevices(sessions, sessionHandle(token), this.clock());
+  }
+
+  /**
+   * Ends the session of `handle` if it is one of this user's (this one included: then it is a
+   * logout, and the cookie is cleared). Resolves true when a session ended; false when there is
+   * no session, or the handle is unknown or another user's (nothing is killed then).
+   *
+   * @throws {RedisSessionsError} `ERS_INVALID_HANDLE` when `handle` is not shaped like one.
+   */
+  async revoke(handle: string): Promise<boolean> {
+    validHandle(handle);
+    const current = await this.load(true);
+    const token = this.currentToken;
+    if (!current || !token || !this.app) return false;
+    if (handle === sessionHandle(token)) return (await this.kill()).kill > 0;
+    const { kill } = await this.store.kill({ app: this.app, id: current.id, handle });
+    return kill > 0;
+  }
+
+  /** Ends every other session of this user ("log out the other devices"); resolves their count. */
+  async revokeOthers(): Promise<number> {
+    const others = (await this.devices()).filter((d) => !d.current);
+    const app = this.app;
+    const id = this.currentId;
+    if (!app || !id) return 0;
+    let count = 0;
+    for (const { handle } of others) {
+      count += (await this.store.kill({ app, id, handle })).kill;
+    }
+    return count;
+  }
+
+  /**
+   * Records that the user just proved who they are (a password prompt, say): the session's
+   * `auth` becomes now, which {@link requireFresh} checks. Resolves to the session, or null
+   * when there is none.
+   */
+  async reauthenticated(): Promise<Session<D> | null> {
+    const app = this.app;
+    const token = this.currentToken;
+    if (!app || !token) return null;
+    const session = await this.store.reauthenticated({ app, token });
+    if (!session) {
+      this.lost();
+      return null;
+    }
+    this.adopt(token, session);
+    return session;
+  }
+
+  /**
+   * The session's CSRF token (random, made at login, the same for the session's life): put it
+   * in forms as `_csrf` or send it as `x-csrf-token`; {@link verifyCsrf} checks it.
+   *
+   * @throws {RedisSessionsError} `ERS_NO_SESSION` (401) when there is no session.
+   */
+  async csrfToken(): Promise<string> {
+    const app = this.app;
+    const token = this.currentToken;
+    if (this.csrf && this.csrf.token === token) return this.csrf.value;
+    if (!app || !token) throw errorOf("ERS_NO_SESSION", "No session: log in");
+    const cs = await this.store.csrfToken({ app, token });
+    if (cs === null) {
+      this.lost();
+      throw errorOf("ERS_NO_SESSION", "No session: log in");
+    }
+    this.csrf = { token, value: cs };
+    return cs;
+  }
+
   /** The live sessions of this session's user (its devices), each with its token. */
-  async soid(): Promise<{ sessions: SessionWithToken<D>[] }> {
+  async soid(): Promise<{ sessions: SessionEntry<D>[] }> {
     const current = await this.load(true);
     if (!current || !this.app) return { sessions: [] };
     return this.store.soid({ app: this.app, id: current.id });
@@ -198,91 +264,8 @@ export class RequestSession<D = DefaultData> {
   }
 
   /** The sessions of this app active in the last `deltaTime` seconds (default 600). */
-  async soapp(
-    deltaTime: Seconds = DEFAULT_DELTA_TIME,
-  ): Promise<{ sessions: SessionWithToken<D>[] }> {
+  async soapp(deltaTime: Seconds = DEFAULT_DELTA_TIME): Promise<{ sessions: SessionEntry<D>[] }> {
     return this.store.soapp({ app: validApp(this.app), deltaTime });
-  }
-
-  private load(strict: boolean): Promise<Session<D> | null> {
-    // A write needs the truth: it retries a read that an "anonymous" failure answered with null.
-    if (this.loading && !(strict && this.degraded)) return this.loading;
-    this.degraded = false;
-    const loading = this.fetch(strict);
-    this.loading = loading;
-    // A failed read is not remembered, so a later call may try again.
-    loading.catch(() => {
-      if (this.loading === loading) this.loading = undefined;
-    });
-    return loading;
-  }
-
-  private async fetch(strict: boolean): Promise<Session<D> | null> {
-    const app = this.app;
-    const token = this.currentToken;
-    if (!app || !token) return null;
-    let session: Session<D> | null;
-    try {
-      session = await this.store.get({ app, token });
-    } catch (err) {
-      if (strict || this.ctx.options.onStoreError !== "anonymous" || !isStoreError(err)) throw err;
-      debug("store failed; request treated as anonymous: %s", (err as Error).message);
-      this.degraded = true;
-      return null;
-    }
-    if (token !== this.currentToken) return session;
-    if (!session) {
-      this.lost();
-      return null;
-    }
-    this.currentId = session.id;
-    this.loadedAt = this.ctx.now();
-    if (readMovedActivity(session, this.ctx.lifetime)) this.roll(session);
-    return session;
-  }
-
-  private adopt(token: string, session: Session<D>): void {
-    this.currentToken = token;
-    this.currentId = session.id;
-    this.loading = Promise.resolve(session);
-    this.degraded = false;
-    this.loadedAt = this.ctx.now();
-  }
-
-  /** Redis does not know the token (any more): no session, and the browser may drop it. */
-  private lost(): void {
-    this.forget();
-    this.clearCookie();
-  }
-
-  private forget(): void {
-    this.currentToken = null;
-    this.currentId = null;
-    this.loading = Promise.resolve(null);
-    this.degraded = false;
-  }
-
-  /** Refreshes the cookie after a read or write of a cookie session, when the rule says so. */
-  private roll(session: Session<D>): void {
-    if (this.source !== "cookie" || !this.currentToken) return;
-    this.cookie?.roll(this.currentToken, session as Session<unknown>, this.ctx.now());
-  }
-
-  private issueCookie(token: string, session: Session<D>): void {
-    this.cookie?.issue(token, session as Session<unknown>, this.ctx.now() - this.loadedAt);
-  }
-
-  private clearCookie(): void {
-    this.cookie?.clear();
-  }
-
-  private assertCanSetCookie(method: string): void {
-    if (this.ctx.options.cookie && this.res.headersSent) {
-      throw new Error(
-        `express-redis-sessions: req.rs.${method}() needs to set the session cookie, but the ` +
-          "response headers were already sent; call it before writing the response",
-      );
-    }
   }
 }
 

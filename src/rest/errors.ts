@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import type { Request, RequestHandler } from "express";
 import { isRedisSessionsError } from "../errors.js";
 
 /** Codes of errors that only the REST server raises (the store's own codes are reused as-is). */
@@ -157,5 +158,15 @@ export function toErrorReply(err: unknown): ErrorReply {
   return {
     status: 500,
     body: { name: "internalError", message: "Internal server error", code: "ERS_INTERNAL" },
+  };
+}
+
+/** An async route of the REST router. */
+export type AsyncRoute = (req: Request, res: ServerResponse) => Promise<void>;
+
+// Express 4 ignores rejected promises: every handler hands its failure to next() itself.
+export function handle(fn: AsyncRoute): RequestHandler {
+  return (req, res, next) => {
+    fn(req, res).catch(next);
   };
 }

@@ -6,7 +6,7 @@ import { type LogFormat, type ServerLog, serverLog } from "./server-log.js";
 const TOKEN = /^[0-9A-Za-z]{64}$/;
 
 /** Routes whose third segment is a user id (often an e-mail address): /:app/create/:id … */
-const ID_ROUTES = new Set(["create", "soid", "killsoid"]);
+const ID_ROUTES = new Set(["create", "soid", "killsoid", "handle"]);
 
 function decoded(segment: string): string {
   try {

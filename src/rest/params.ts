@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Request } from "express";
-import type { PageParams } from "../types.js";
+import type { PageParams, Seconds } from "../types.js";
+import { validAbsolute } from "../validate-account.js";
 
 /** The query string of a request. */
 export function query(req: IncomingMessage): URLSearchParams {
@@ -21,4 +22,9 @@ export function page(q: URLSearchParams): Partial<PageParams> {
   const cursor = q.get("cursor");
   if (limit === null) return cursor === null ? {} : { cursor };
   return { limit, cursor };
+}
+
+/** The `absolute` of a query, checked (digits, 10 to ten years); undefined when absent. */
+export function absoluteOf(text: string | null): Seconds | undefined {
+  return validAbsolute(text === "" ? undefined : (text ?? undefined));
 }

@@ -1,6 +1,5 @@
-import type { ServerResponse } from "node:http";
 import { createRequire } from "node:module";
-import type { Request, RequestHandler, Router } from "express";
+import type { RequestHandler, Router } from "express";
 import { clientIp } from "../client-ip.js";
 import type { StoreOptions } from "../store/options.js";
 import { RedisSessions } from "../store/store.js";
@@ -8,10 +7,11 @@ import type { Data } from "../types.js";
 import { validNoResave } from "../validate.js";
 import { mountAdmin } from "./admin.js";
 import { apiKeyList, type Middleware, requireApiKey } from "./auth.js";
-import { notFound, sendError, sendJson, toErrorReply } from "./errors.js";
+import { handle, notFound, sendError, sendJson, toErrorReply } from "./errors.js";
+import { mountHealth } from "./health.js";
 import { mountObservability } from "./observe.js";
 import { checkOptions, storeOptionsOf } from "./options.js";
-import { page, param, query } from "./params.js";
+import { absoluteOf, page, param, query } from "./params.js";
 
 /** The parts of the `express` module (4 or 5) that the router is built with. */
 export interface ExpressLike {
@@ -80,15 +80,6 @@ function loadExpress(): ExpressLike {
   }
 }
 
-type Handler = (req: Request, res: ServerResponse) => Promise<void>;
-
-// Express 4 ignores rejected promises: every handler hands its failure to next() itself.
-function handle(fn: Handler): RequestHandler {
-  return (req, res, next) => {
-    fn(req, res).catch(next);
-  };
-}
-
 /**
  * An Express router with the routes of rest-sessions, so that PHP, Python, Ruby, Java or .NET
  * servers share sessions with Node ones. Replies are rest-sessions' (an unknown token is a 200
@@ -111,36 +102,7 @@ export function restSessions(options: RestSessionsOptions = {}): RestSessionsRou
   const guard: Middleware[] = keys.length > 0 ? [requireApiKey(keys)] : [];
   const healthGuard = options.protectHealth ? guard : [];
 
-  router.get(
-    "/ping",
-    ...healthGuard,
-    handle(async (_req, res) => {
-      const pong = await store.ping();
-      // rest-sessions sent the bare word PONG (not a JSON string); clients compare that text.
-      res.setHeader("Content-Type", "text/plain; charset=utf-8");
-      res.setHeader("Cache-Control", "no-store");
-      res.end(pong);
-    }),
-  );
-
-  router.get(
-    "/health",
-    ...healthGuard,
-    handle(async (_req, res) => {
-      const start = performance.now();
-      try {
-        await store.ping();
-        const latencyMs = Math.round((performance.now() - start) * 10) / 10;
-        sendJson(res, 200, { status: "ok", redis: "up", latencyMs });
-      } catch (err) {
-        sendJson(res, 503, {
-          status: "unavailable",
-          redis: "down",
-          code: toErrorReply(err).body.code,
-        });
-      }
-    }),
-  );
+  mountHealth(router, store, healthGuard);
 
   if (options.admin) mountAdmin(router, { store, guard });
   const admin = options.admin === true;
@@ -164,6 +126,9 @@ export function restSessions(options: RestSessionsOptions = {}): RestSessionsRou
       ttl: q.get("ttl") || undefined,
       d: d as Data | undefined,
       no_resave: validNoResave(q.get("no_resave")),
+      // The user's browser, as the calling server saw it (never this request's own agent).
+      ua: q.get("ua") ?? undefined,
+      absolute: absoluteOf(q.get("absolute")),
     });
     sendJson(res, 200, reply);
   });
@@ -208,6 +173,17 @@ export function restSessions(options: RestSessionsOptions = {}): RestSessionsRou
     ...guard,
     handle(async (req, res) => {
       sendJson(res, 200, await store.kill({ app: param(req, "app"), token: param(req, "token") }));
+    }),
+  );
+
+  // Kill by handle: what a device list (or the dashboard) holds instead of a token. The id must
+  // own the session, so a handle of another user's session kills nothing.
+  router.delete(
+    "/:app/handle/:id/:handle",
+    ...guard,
+    handle(async (req, res) => {
+      const [app, id, sessionHandle] = [param(req, "app"), param(req, "id"), param(req, "handle")];
+      sendJson(res, 200, await store.kill({ app, id, handle: sessionHandle }));
     }),
   );
 

@@ -2,6 +2,7 @@ import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { RedisSessions } from "../store/store.js";
 import type { Data } from "../types.js";
+import { auditEvents } from "./audit.js";
 import { sendError, toErrorReply } from "./errors.js";
 import { localOnly, type RequestCheck } from "./local-only.js";
 import { requestLogger } from "./logger.js";
@@ -17,6 +18,11 @@ export interface ServeOptions {
   log: boolean;
   /** Log user ids in request paths (by default they show as `:id`). */
   logIds?: boolean | undefined;
+  /**
+   * Log one line per session event (created, rotated, killed, evicted, expired): app, user id
+   * and handles, never a token.
+   */
+  logEvents?: boolean | undefined;
   /** Plain lines (default) or JSON lines (pino) for requests and the server's own messages. */
   logFormat?: LogFormat | undefined;
   /** Longest wait for requests in flight at shutdown before their connections are cut. */
@@ -56,6 +62,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const router = restSessions(options.router);
   const log = serverLog(options.write, options.logFormat);
   const logger = options.log ? requestLogger(log, { ids: options.logIds }) : undefined;
+  const unaudit = options.logEvents ? auditEvents(router.store, log) : () => {};
   // Without an API key, only this machine's own clients: set once the address is bound.
   let refuse: RequestCheck | undefined;
   const inflight = new Set<ServerResponse>();
@@ -89,6 +96,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   try {
     address = await listen(server, options.port, options.host);
   } catch (err) {
+    unaudit();
     await router.close();
     throw err;
   }
@@ -108,6 +116,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     }, options.shutdownTimeout);
     await closed;
     clearTimeout(force);
+    unaudit();
     await router.close();
   };
 

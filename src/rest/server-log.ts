@@ -16,11 +16,31 @@ export interface RequestEntry {
   ms: number;
 }
 
+/** A lifecycle event of a session (the store's events): handles and ids, never a token. */
+export interface EventEntry {
+  /** created, rotated, killed, evicted or expired. */
+  event: string;
+  [field: string]: string | number | boolean | undefined;
+}
+
 /** Where the server's messages and request lines go. */
 export interface ServerLog {
   /** A message of the server (startup, Redis state, shutdown). */
   message(text: string, level?: "info" | "warn" | "error"): void;
   request(entry: RequestEntry): void;
+  /** One audit line for a session event. */
+  event(entry: EventEntry): void;
+}
+
+/** `key=value` pairs in a fixed order; values JSON-quoted when they hold spaces or quotes. */
+function pairs(entry: EventEntry): string {
+  return Object.entries(entry)
+    .filter(([key, value]) => key !== "event" && value !== undefined)
+    .map(([key, value]) => {
+      const text = String(value);
+      return `${key}=${/^[\w.:@/+-]*$/.test(text) ? text : JSON.stringify(text)}`;
+    })
+    .join(" ");
 }
 
 /** Plain lines: `METHOD path status ms` for requests, messages as they are. */
@@ -29,6 +49,7 @@ function textLog(write: (line: string) => void): ServerLog {
     message: (text) => write(text.endsWith("\n") ? text : `${text}\n`),
     request: ({ method, path, status, ms }) =>
       write(`${method} ${path} ${status ?? "-"} ${ms.toFixed(1)}ms\n`),
+    event: (entry) => write(`session ${entry.event} ${pairs(entry)}\n`),
   };
 }
 
@@ -48,6 +69,7 @@ function jsonLog(write: (line: string) => void): ServerLog {
         { req: { method, url: path }, res: { statusCode: status }, responseTime: ms },
         status === null ? "request aborted" : "request completed",
       ),
+    event: (entry) => logger.info(entry, `session ${entry.event}`),
   };
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RedisSessions } from "../../src/index.js";
+import { RedisSessions, sessionHandle } from "../../src/index.js";
 import { type RunningServer, serve } from "../../src/rest/serve.js";
 import { chromiumMissing, launchChromium } from "../helpers/chromium.js";
 import { redisUrl, uniqueNamespace } from "../helpers/context.js";
@@ -81,6 +81,7 @@ describe.skipIf(missing !== null)("admin dashboard in headless Chromium", () => 
       app: "shop",
       id: "alice@example.com",
       ip: "203.0.113.10",
+      ua: "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
       d: { plan: "pro" },
     });
     const others = [
@@ -115,17 +116,22 @@ describe.skipIf(missing !== null)("admin dashboard in headless Chromium", () => 
     await page.fill("#key", KEY);
     await page.click("#login-form button");
     // One app in this namespace: the dashboard opens it by itself.
-    const row = page.locator(`#sessions tr[data-token="${token}"]`);
+    const row = page.locator(`#sessions tr[data-handle="${sessionHandle(token)}"]`);
     await row.waitFor();
     expect(await row.locator("td").allTextContents()).toEqual([
-      `${token.slice(0, 10)}…`,
+      sessionHandle(token),
       "alice@example.com",
+      "Firefox on Linux",
+      expect.stringMatching(/\d/),
       "203.0.113.10",
       expect.stringMatching(/^\d+ s$/),
       "1/1",
       "Kill",
     ]);
     expect(await page.locator("#sessions tbody tr").count()).toBe(6);
+    // Handles only: no token of any session anywhere in the page.
+    const html = await page.content();
+    for (const t of [token, ...others.map((o) => o.token)]) expect(html).not.toContain(t);
     expect(await page.textContent("#count")).toBe("6 sessions");
     expect(await page.isVisible("#sessions-pager")).toBe(false);
     expect(
@@ -189,7 +195,7 @@ describe.skipIf(missing !== null)("admin dashboard in headless Chromium", () => 
     const seen = new Set<string>();
     const collect = async () => {
       for (const t of await rows.evaluateAll((trs) =>
-        trs.map((tr) => (tr as unknown as { dataset: { token: string } }).dataset.token),
+        trs.map((tr) => (tr as unknown as { dataset: { handle: string } }).dataset.handle),
       ))
         seen.add(t);
     };
@@ -201,7 +207,7 @@ describe.skipIf(missing !== null)("admin dashboard in headless Chromium", () => 
     await expect.poll(() => page.textContent("#sessions-page")).toBe("101\u2013120");
     await collect();
     expect(await page.isDisabled("#sessions-older")).toBe(true);
-    expect(seen).toEqual(new Set(made.map((m) => m.token)));
+    expect(seen).toEqual(new Set(made.map((m) => sessionHandle(m.token))));
     await page.click("#sessions-newer");
     await expect.poll(() => page.textContent("#sessions-page")).toBe("51\u2013100");
     page.off("request", listen);

@@ -81,11 +81,34 @@ describe.concurrent("examples as processes", () => {
     const html = await profile.text();
     expect(html).toContain("Hello, Alice");
     // Log out again, so the run's Redis keeps nothing of this test.
-    const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
     const out = await fetch(`${base}logout`, {
       method: "POST",
       headers: { cookie },
-      body: new URLSearchParams({ csrf }),
+      body: new URLSearchParams({ _csrf: csrf }),
+      redirect: "manual",
+    });
+    expect(out.status).toBe(303);
+    expect(await stop(child)).toBe(0);
+  });
+
+  it("passport logs in through passport-local and out again", async () => {
+    const { child, urls } = await start("examples/passport/server.ts");
+    const base = urls[0] ?? "";
+    const login = await fetch(`${base}login`, {
+      method: "POST",
+      body: new URLSearchParams({ username: "alice", password: "wonderland" }),
+      redirect: "manual",
+    });
+    expect(login.status).toBe(303);
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+    const html = await (await fetch(base, { headers: { cookie } })).text();
+    expect(html).toContain("Hello, Alice");
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
+    const out = await fetch(`${base}logout`, {
+      method: "POST",
+      headers: { cookie },
+      body: new URLSearchParams({ _csrf: csrf }),
       redirect: "manual",
     });
     expect(out.status).toBe(303);

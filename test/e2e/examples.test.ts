@@ -36,7 +36,7 @@ describe("examples/web-login", () => {
     return request(web).get(path).set("Cookie", cookie);
   }
 
-  const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
+  const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
 
   it("sends visitors without a session to the login form, with security headers", async () => {
     const root = await request(web).get("/").expect(303);
@@ -82,7 +82,7 @@ describe("examples/web-login", () => {
       .post("/logout")
       .set("Cookie", cookie)
       .type("form")
-      .send({ csrf: csrfOf(profile.text) });
+      .send({ _csrf: csrfOf(profile.text) });
     expect(out.status).toBe(303);
     expect(out.headers.location).toBe("/login?bye=1");
     expect(cookiesNamed(out.headers, "rs.sid")[0]?.maxAge).toBe(0);
@@ -95,16 +95,19 @@ describe("examples/web-login", () => {
     const tablet = (await login("alice", "wonderland", "Tablet")).cookie;
     const devices = await page("/devices", laptop);
     const handle =
-      /<tr class="device" data-handle="([0-9a-f]{16})">\s*<td>Other device<\/td>\s*<td>Phone</.exec(
+      /<tr class="device" data-handle="([\w-]{22})">\s*<td>Other device<\/td>\s*<td class="browser" title="Phone">Phone</.exec(
         devices.text,
       )?.[1];
     expect(handle).toBeDefined();
+    for (const cookie of [laptop, phone, tablet]) {
+      expect(devices.text).not.toContain(cookie.slice("rs.sid=".length));
+    }
     const csrf = csrfOf(devices.text);
     await request(web)
       .post("/devices/revoke")
       .set("Cookie", laptop)
       .type("form")
-      .send({ csrf, handle })
+      .send({ _csrf: csrf, handle })
       .expect(303);
     expect((await page("/profile", phone)).headers.location).toBe("/login");
     expect((await page("/profile", tablet)).status).toBe(200);
@@ -112,7 +115,7 @@ describe("examples/web-login", () => {
       .post("/logout-everywhere")
       .set("Cookie", laptop)
       .type("form")
-      .send({ csrf });
+      .send({ _csrf: csrf });
     expect(all.headers.location).toBe("/login?bye=all");
     for (const cookie of [laptop, tablet]) {
       expect((await page("/profile", cookie)).headers.location).toBe("/login");

@@ -53,7 +53,7 @@ describe("option validation", () => {
     [
       "an unknown option",
       { app: "web", zzz: {} },
-      'unknown option "zzz"; known options: app, store, ttl, no_resave, cookie, header, bearer, onStoreError',
+      'unknown option "zzz"; known options: app, store, ttl, absolute, no_resave, cookie, header, bearer, onStoreError',
     ],
     ["a near miss", { app: "web", cokie: {} }, 'unknown option "cokie"; did you mean "cookie"?'],
     [

@@ -25,13 +25,43 @@ window.ersAdminView = (() => {
     return b;
   }
 
+  /** "Firefox on Linux" from a user agent; the whole agent is the cell's title. */
+  function browserOf(ua) {
+    if (!ua) return "\u2013";
+    const names = [
+      [/Edg\//, "Edge"],
+      [/OPR\//, "Opera"],
+      [/Firefox\//, "Firefox"],
+      [/Chrom(e|ium)\//, "Chrome"],
+      [/Safari\//, "Safari"],
+      [/^curl\//, "curl"],
+    ];
+    const systems = [
+      [/iPhone|iPad/, "iOS"],
+      [/Android/, "Android"],
+      [/Windows/, "Windows"],
+      [/Mac OS X|Macintosh/, "macOS"],
+      [/Linux|X11/, "Linux"],
+    ];
+    const name = names.find((n) => n[0].test(ua));
+    const system = systems.find((n) => n[0].test(ua));
+    if (!name) return ua.length > 24 ? `${ua.slice(0, 24)}\u2026` : ua;
+    return system ? `${name[1]} on ${system[1]}` : name[1];
+  }
+
+  function fmtCreated(created) {
+    return typeof created === "number" ? new Date(created * 1000).toLocaleString() : "\u2013";
+  }
+
+  // Rows carry a session's handle (non-secret), never its token: a page showing tokens would
+  // hand every session to whoever reads it.
   function renderRows(table, sessions, withId, actions) {
     const tbody = table.querySelector("tbody");
     tbody.replaceChildren();
     sessions.forEach((s) => {
       const tr = document.createElement("tr");
-      tr.dataset.token = s.token || "";
-      cell(tr, s.token ? `${s.token.slice(0, 10)}\u2026` : "", "mono", s.token);
+      tr.dataset.handle = s.handle || "";
+      cell(tr, s.handle || "\u2013", "mono");
       if (withId) {
         const id = cell(tr, "");
         const a = document.createElement("a");
@@ -40,11 +70,13 @@ window.ersAdminView = (() => {
         a.addEventListener("click", () => actions.user(s.id));
         id.appendChild(a);
       }
+      cell(tr, browserOf(s.ua), "", s.ua || "");
+      cell(tr, fmtCreated(s.created));
       cell(tr, s.ip);
       cell(tr, fmtIdle(s.idle));
       cell(tr, `${s.r}/${s.w}`);
       const td = document.createElement("td");
-      if (s.token) td.appendChild(button("Kill", "danger small", () => actions.kill(s)));
+      if (s.handle) td.appendChild(button("Kill", "danger small", () => actions.kill(s)));
       tr.appendChild(td);
       tbody.appendChild(tr);
     });
@@ -78,5 +110,5 @@ window.ersAdminView = (() => {
     });
   }
 
-  return { renderRows, drawChart };
+  return { renderRows, drawChart, browserOf };
 })();

@@ -60,7 +60,7 @@
       void showUser(id);
     },
     kill: (s) => {
-      api("DELETE", appPath(`kill/${s.token}`))
+      api("DELETE", appPath(`handle/${encodeURIComponent(s.id)}/${encodeURIComponent(s.handle)}`))
         .then((r) => refresh(`Killed ${r.kill} session of ${s.id}.`))
         .catch((e) => {
           status(e.message, true);
