@@ -56,7 +56,7 @@ export function contextOf<D>(
   options: ResolvedMiddlewareOptions,
 ): SessionContext<D> {
   const { clock, cachetime, timeout, touchAfter } = store.options;
-  const lifetime: LifetimeContext = { cachetime, timeoutMs: timeout, touchAfter };
   const now: () => Seconds = clock ? () => clock() : () => Date.now() / 1000;
+  const lifetime: LifetimeContext = { cachetime, timeoutMs: timeout, touchAfter, now };
   return { store, options, lifetime, now };
 }

@@ -25,7 +25,8 @@ import type { Seconds } from "../types.js";
  * then finds no session and clears it.
  *
  * Sessions with `no_resave` expire at a fixed time: their cookie gets exactly the seconds left
- * (+1 for the whole-second clock) and is never refreshed.
+ * (+1 for the whole-second clock) and is never refreshed. A session with an absolute end
+ * (`expires`) never gets a cookie that outlives that end by more than the clock allowance.
  *
  * With the store's `touchAfter`, a read moves activity only when the session has been idle that
  * long; Redis then keeps the session until `ttl` after the last read that moved it, earlier than
@@ -48,6 +49,8 @@ export interface LifetimeContext {
   timeoutMs: number;
   /** The store's `touchAfter` (0: every read moves activity). */
   touchAfter?: Seconds;
+  /** Unix seconds now, on the store's clock (for sessions with an absolute end). */
+  now?: () => Seconds;
 }
 
 /** The part of a session the rule reads. */
@@ -55,6 +58,8 @@ export interface SessionTimes {
   ttl: Seconds;
   idle: Seconds;
   no_resave?: true;
+  /** The absolute end, unix seconds. */
+  expires?: number;
 }
 
 /** The refresh window of a session with idle timeout `ttl`. */
@@ -71,8 +76,12 @@ function cacheDelay(ctx: LifetimeContext): Seconds {
  * (as the store reports it); pass `elapsed` seconds since the session was read.
  */
 export function cookieMaxAge(session: SessionTimes, ctx: LifetimeContext, elapsed = 0): Seconds {
-  if (session.no_resave) return wholeSeconds(session.ttl - elapsed + 1);
-  return wholeSeconds(session.ttl + refreshWindow(session.ttl) + CLOCK_ALLOWANCE + cacheDelay(ctx));
+  const idle = session.no_resave
+    ? session.ttl - elapsed + 1
+    : session.ttl + refreshWindow(session.ttl) + CLOCK_ALLOWANCE + cacheDelay(ctx);
+  const now = ctx.now?.();
+  if (session.expires === undefined || now === undefined) return wholeSeconds(idle);
+  return wholeSeconds(Math.min(idle, session.expires - now + CLOCK_ALLOWANCE));
 }
 
 /**

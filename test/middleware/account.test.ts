@@ -137,6 +137,8 @@ describe.each(["express5", "express4"] as const)("account security under %s", (h
       const res = await request(app).post("/login?id=abs-user&absolute=600").expect(200);
       const stored = await store.get({ app: "webapp", token: res.body.token });
       expect(stored?.expires).toBe(Math.floor(clock.now) + 600);
+      // The cookie ends with the session (plus 2 s of clock allowance), not at the idle ttl's end.
+      expect(String(res.headers["set-cookie"])).toMatch(/Max-Age=602(;|$)/);
       const bad = await request(app).post("/login?id=abs-bad&absolute=5").expect(400);
       expect(bad.body.code).toBe("ERS_INVALID_ABSOLUTE");
       expect((await store.soid({ app: "webapp", id: "abs-bad" })).sessions).toEqual([]);

@@ -244,3 +244,18 @@ describe("Max-Age is always a whole number of seconds >= 0", () => {
     expect(maxAge).toBe(Math.max(0, Math.ceil(raw)));
   });
 });
+
+describe("a session with an absolute end", () => {
+  const now = 1_700_000_000;
+  const ctx: LifetimeContext = { cachetime: 0, timeoutMs: 1000, now: () => now };
+  it("gets a cookie that ends with it (plus the clock allowance) when that comes first", () => {
+    expect(cookieMaxAge({ ttl: 7200, idle: 0, expires: now + 60 }, ctx)).toBe(62);
+    expect(cookieMaxAge({ ttl: 7200, idle: 0, expires: now - 10 }, ctx)).toBe(0);
+  });
+  it("keeps the idle rule's Max-Age when the absolute end is later", () => {
+    expect(cookieMaxAge({ ttl: 600, idle: 0, expires: now + 86_400 }, ctx)).toBe(600 + 60 + 2);
+  });
+  it("caps no_resave sessions too", () => {
+    expect(cookieMaxAge({ ttl: 500, idle: 0, no_resave: true, expires: now + 100 }, ctx)).toBe(102);
+  });
+});
