@@ -448,6 +448,38 @@ return redis.call('ZCOUNT', key, from, '(' .. MS)
 `);
 
 /*
+ * One SESSIONS entry of a wipe, decided by its hash (la + ttl and the absolute end, as every
+ * client decides expiry): a live session of the entry's id is passed to onLive(p, token, id,
+ * expiry, member) with its real expiry; a dead one (or one whose hash Redis expired) is removed
+ * and listed in out; an entry whose token now names another id, or that does not parse, is
+ * dropped from the index.
+ */
+const WIPE_ENTRY = `
+local function wipeEntry(out, ns, now, m, onLive)
+  local app, token, id = parseEntry(m)
+  if not app then
+    redis.call('ZREM', ns .. 'SESSIONS', m)
+    return
+  end
+  local p = ns .. app .. ':'
+  local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl', 'ab')
+  if f[1] == id and alive(now, f[2], f[3], f[4]) then
+    local expiry = num(f[2]) + num(f[3])
+    if f[4] and num(f[4]) < expiry then expiry = num(f[4]) end
+    onLive(p, token, id, expiry, m)
+  elseif f[1] == id or not f[1] then
+    remove(p, ns, app, token, id, ns .. 'cache')
+    out[1] = out[1] + 1
+    out[#out + 1] = app
+    out[#out + 1] = token
+    out[#out + 1] = id
+  else
+    redis.call('ZREM', ns .. 'SESSIONS', m)
+  end
+end
+`;
+
+/*
  * wipe, one bounded batch: removes sessions whose expiry score has passed, after re-checking
  * each against its hash, so a session that is still alive (touched by a client that left the
  * score behind) is never removed: its score is moved to its real expiry instead. A session past
@@ -455,35 +487,16 @@ return redis.call('ZCOUNT', key, from, '(' .. MS)
  * ARGV: clock, ns, batch. Returns {removed, examined, then app, token, id of each removed}.
  */
 export const wipeScript = new Script(`${COMMON}
+${WIPE_ENTRY}
 local now = clock(ARGV[1])
 local ns = ARGV[2]
 local members = redis.call('ZRANGEBYSCORE', ns .. 'SESSIONS', '-inf', '(' .. now,
   'LIMIT', 0, tonumber(ARGV[3]))
 local out = { 0, #members }
-for _, m in ipairs(members) do
-  local app, token, id = parseEntry(m)
-  if not app then
-    redis.call('ZREM', ns .. 'SESSIONS', m)
-  else
-    local p = ns .. app .. ':'
-    local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl', 'ab')
-    if f[1] == id and alive(now, f[2], f[3], f[4]) then
-      -- pcall: out of memory, Redis refuses this ZADD as a script's first write; the member then
-      -- keeps its stale score and is looked at again next time, while the removals go on.
-      local e = (tonumber(f[2]) or 0) + (tonumber(f[3]) or 0)
-      if f[4] and num(f[4]) < e then e = num(f[4]) end
-      redis.pcall('ZADD', ns .. 'SESSIONS', e, m)
-    elseif f[1] == id or not f[1] then
-      remove(p, ns, app, token, id, ns .. 'cache')
-      out[1] = out[1] + 1
-      out[#out + 1] = app
-      out[#out + 1] = token
-      out[#out + 1] = id
-    else
-      redis.call('ZREM', ns .. 'SESSIONS', m)
-    end
-  end
-end
+-- pcall: out of memory, Redis refuses this ZADD as a script's first write; the member then
+-- keeps its stale score and is looked at again next time, while the removals go on.
+local function rescore(_, _, _, expiry, m) redis.pcall('ZADD', ns .. 'SESSIONS', expiry, m) end
+for _, m in ipairs(members) do wipeEntry(out, ns, now, m, rescore) end
 return out
 `);
 
@@ -496,6 +509,7 @@ return out
  * range. ARGV: clock, ns, batch. Returns {removed, examined, then app, token, id of each removed}.
  */
 export const elixirWipeScript = new Script(`${COMMON}
+${WIPE_ENTRY}
 local now = clock(ARGV[1])
 local ns = ARGV[2]
 local members = redis.call('ZRANGEBYSCORE', ns .. 'SESSIONS', MS, '+inf',
@@ -507,34 +521,17 @@ local function seconds(key, member)
   if score and score >= tonumber(MS) then return math.floor(score / 1000) end
   return nil
 end
-for _, m in ipairs(members) do
-  local app, token, id = parseEntry(m)
-  if not app then
-    redis.call('ZREM', ns .. 'SESSIONS', m)
-  else
-    local p = ns .. app .. ':'
-    local f = redis.call('HMGET', p .. token, 'id', 'la', 'ttl', 'ab')
-    if f[1] == id and alive(now, f[2], f[3], f[4]) then
-      -- pcall: see wipeScript; the entry is then looked at again next time.
-      local ok = redis.pcall('ZADD', ns .. 'SESSIONS', (tonumber(f[2]) or 0) + (tonumber(f[3]) or 0), m)
-      if type(ok) ~= 'table' or not ok.err then
-        local tid = token .. ':' .. id
-        local s = seconds(p .. '_sessions', tid)
-        if s then redis.call('ZADD', p .. '_sessions', s, tid) end
-        local u = seconds(p .. '_users', id)
-        if u then redis.call('ZADD', p .. '_users', u, id) end
-      end
-    elseif f[1] == id or not f[1] then
-      remove(p, ns, app, token, id, ns .. 'cache')
-      out[1] = out[1] + 1
-      out[#out + 1] = app
-      out[#out + 1] = token
-      out[#out + 1] = id
-    else
-      redis.call('ZREM', ns .. 'SESSIONS', m)
-    end
-  end
+-- A live session in redis-sessions' format (pcall: see wipeScript; looked at again next time).
+local function rewrite(p, token, id, expiry, m)
+  local ok = redis.pcall('ZADD', ns .. 'SESSIONS', expiry, m)
+  if type(ok) == 'table' and ok.err then return end
+  local tid = token .. ':' .. id
+  local s = seconds(p .. '_sessions', tid)
+  if s then redis.call('ZADD', p .. '_sessions', s, tid) end
+  local u = seconds(p .. '_users', id)
+  if u then redis.call('ZADD', p .. '_users', u, id) end
 end
+for _, m in ipairs(members) do wipeEntry(out, ns, now, m, rewrite) end
 return out
 `);
 
