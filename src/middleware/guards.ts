@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { errorOf } from "../errors.js";
-import { integerIn } from "../option-checks.js";
+import { checkKeys, integerIn } from "../option-checks.js";
 import { DEFAULT_CSRF_BODY_LIMIT, needsCsrf, sameToken, sentToken } from "./csrf.js";
 import type { NextFunction } from "./index.js";
 import { isRequestSession, type RequestSession } from "./request-session.js";
@@ -18,9 +18,15 @@ function sessionOf(req: IncomingMessage): RequestSession<unknown> {
   return rs;
 }
 
-function guard(name: string, required: boolean): Handler {
+/**
+ * A handler named `name` (stack traces and Express's debug output show it) that finds `req.rs`
+ * and passes to `next` what `decide` resolves to: an error, or nothing to go on to the route.
+ */
+function sessionGuard(
+  name: string,
+  decide: (rs: RequestSession<unknown>, req: IncomingMessage) => Promise<Error | undefined>,
+): Handler {
   const handlers: Record<string, Handler> = {
-    // Named functions, so that stack traces and Express's debug output show them.
     [name](req, _res, next) {
       let rs: RequestSession<unknown>;
       try {
@@ -29,16 +35,13 @@ function guard(name: string, required: boolean): Handler {
         next(err);
         return;
       }
-      rs.get().then((session) => {
-        if (session || !required) next();
-        else {
-          next(errorOf("ERS_NO_SESSION", "No session: log in"));
-        }
-      }, next);
+      decide(rs, req).then((err) => (err ? next(err) : next()), next);
     },
   };
   return handlers[name] as Handler;
 }
+
+const noSession = () => errorOf("ERS_NO_SESSION", "No session: log in");
 
 /**
  * A handler that reads the session before the route runs, so that a Redis failure reaches
@@ -46,12 +49,15 @@ function guard(name: string, required: boolean): Handler {
  * not catch rejected promises; the route then reads `await req.rs.get()` from memory.
  */
 export function loadSession(): Handler {
-  return guard("loadSession", false);
+  return sessionGuard("loadSession", async (rs) => {
+    await rs.get();
+    return undefined;
+  });
 }
 
 /** Like {@link loadSession}, and passes a 401 `RedisSessionsError` to `next` when there is no session. */
 export function requireSession(): Handler {
-  return guard("requireSession", true);
+  return sessionGuard("requireSession", async (rs) => ((await rs.get()) ? undefined : noSession()));
 }
 
 /**
@@ -64,22 +70,17 @@ export function requireSession(): Handler {
  */
 export function requireFresh(seconds: number): Handler {
   const maxAge = integerIn(seconds, "requireFresh(seconds)", 1, 315_360_000);
-  return function requireFresh(req, _res, next) {
-    let rs: RequestSession<unknown>;
-    try {
-      rs = sessionOf(req);
-    } catch (err) {
-      next(err);
-      return;
+  return sessionGuard("requireFresh", async (rs) => {
+    const session = await rs.get();
+    if (!session) return noSession();
+    if (session.auth === undefined || rs.clock() - session.auth > maxAge) {
+      return errorOf("ERS_REAUTHENTICATE", `Log in again: the last login is over ${maxAge} s old`);
     }
-    rs.get().then((session) => {
-      if (!session) next(errorOf("ERS_NO_SESSION", "No session: log in"));
-      else if (session.auth === undefined || rs.clock() - session.auth > maxAge) {
-        next(errorOf("ERS_REAUTHENTICATE", `Log in again: the last login is over ${maxAge} s old`));
-      } else next();
-    }, next);
-  };
+    return undefined;
+  });
 }
+
+const CSRF_OPTION_NAMES: ReadonlySet<string> = new Set(["bodyLimit"]);
 
 /** Options of {@link verifyCsrf}. */
 export interface VerifyCsrfOptions {
@@ -99,32 +100,19 @@ export interface VerifyCsrfOptions {
  * or wrong token, or no session at all, passes a 403 `ERS_CSRF` error to `next`.
  */
 export function verifyCsrf(options: VerifyCsrfOptions = {}): Handler {
+  checkKeys(options, CSRF_OPTION_NAMES, "verifyCsrf.");
   const limit =
     options.bodyLimit === undefined
       ? DEFAULT_CSRF_BODY_LIMIT
       : integerIn(options.bodyLimit, "bodyLimit", 1, 16_777_216);
-  return function verifyCsrf(req, _res, next) {
-    if (!needsCsrf(req.method)) {
-      next();
-      return;
-    }
-    let rs: RequestSession<unknown>;
-    try {
-      rs = sessionOf(req);
-    } catch (err) {
-      next(err);
-      return;
-    }
-    const check = async () => {
-      const sent = await sentToken(req, limit);
-      if (sent === "") return false;
-      // Without a session there is no token to match: refused, and nothing is written.
-      if (!(await rs.get())) return false;
-      return sameToken(sent, await rs.csrfToken());
-    };
-    check().then((ok) => {
-      if (ok) next();
-      else next(errorOf("ERS_CSRF", "Forbidden: missing or wrong CSRF token"));
-    }, next);
+  const check = sessionGuard("verifyCsrf", async (rs, req) => {
+    const sent = await sentToken(req, limit);
+    // Without a session there is no token to match: refused, and nothing is written.
+    const ok = sent !== "" && (await rs.get()) !== null && sameToken(sent, await rs.csrfToken());
+    return ok ? undefined : errorOf("ERS_CSRF", "Forbidden: missing or wrong CSRF token");
+  });
+  return function verifyCsrf(req, res, next) {
+    if (needsCsrf(req.method)) check(req, res, next);
+    else next();
   };
 }

@@ -273,6 +273,13 @@ describe.each(["express5", "express4"] as const)("account security under %s", (h
   });
 
   describe("verifyCsrf", () => {
+    it("refuses unknown options by name and a bad bodyLimit when the guard is made", () => {
+      expect(() => verifyCsrf({ bodylimit: 10 } as never)).toThrow(
+        /unknown option "verifyCsrf.bodylimit"; did you mean "verifyCsrf.bodyLimit"/,
+      );
+      expect(() => verifyCsrf({ bodyLimit: 0 })).toThrow(/bodyLimit/);
+    });
+
     let cookie: string;
     let csrf: string;
     beforeAll(async () => {
