@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
 import express, { type NextFunction, type Request, type Response } from "express";
 import {
@@ -10,6 +9,7 @@ import {
   requireSession,
 } from "../../src/index.js";
 import { ensureRedis } from "../lib/ensure-redis.js";
+import { serveExample } from "../lib/serve-example.js";
 
 /**
  * A JSON API for mobile apps and scripts: no cookies at all. `POST /api/login` answers a token;
@@ -154,19 +154,5 @@ export function createApp(options: ApiTokenOptions): express.Express {
 // Started directly: serve on 127.0.0.1:$PORT (default 3001) against $REDIS_URL.
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const store = new RedisSessions<ApiData>({ redis: await ensureRedis() });
-  const port = Number(process.env.PORT ?? 3001);
-  const server = createApp({ store }).listen(port, "127.0.0.1", (err?: Error) => {
-    if (err) {
-      console.error(`api-token: cannot listen on 127.0.0.1:${port}: ${err.message}`);
-      process.exit(1);
-    }
-    const { port: actual } = server.address() as AddressInfo;
-    console.log(`api-token: listening on http://127.0.0.1:${actual}/api (Ctrl+C stops)`);
-  });
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      server.close(() => void store.quit());
-      server.closeIdleConnections();
-    });
-  }
+  serveExample("api-token", createApp({ store }), store, 3001, (url) => `listening on ${url}api`);
 }

@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
 import express, { type NextFunction, type Request, type Response } from "express";
 import passport from "passport";
@@ -12,6 +11,7 @@ import {
   verifyCsrf,
 } from "../../src/index.js";
 import { ensureRedis } from "../lib/ensure-redis.js";
+import { serveExample } from "../lib/serve-example.js";
 import { esc } from "../web-login/views.js";
 
 /**
@@ -151,19 +151,5 @@ export function createApp(options: PassportOptions): express.Express {
 // Started directly: serve on 127.0.0.1:$PORT against $REDIS_URL.
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const store = new RedisSessions<PassportData>({ redis: await ensureRedis() });
-  const port = Number(process.env.PORT ?? 3000);
-  const server = createApp({ store }).listen(port, "127.0.0.1", (err?: Error) => {
-    if (err) {
-      console.error(`passport: cannot listen on 127.0.0.1:${port}: ${err.message}`);
-      process.exit(1);
-    }
-    const { port: actual } = server.address() as AddressInfo;
-    console.log(`passport: open http://127.0.0.1:${actual}/ (Ctrl+C stops)`);
-  });
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      server.close(() => void store.quit());
-      server.closeIdleConnections();
-    });
-  }
+  serveExample("passport", createApp({ store }), store, 3000, (url) => `open ${url}`);
 }

@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
 import express, { type NextFunction, type Request, type Response } from "express";
 import {
@@ -11,6 +10,7 @@ import {
   verifyCsrf,
 } from "../../src/index.js";
 import { ensureRedis } from "../lib/ensure-redis.js";
+import { serveExample } from "../lib/serve-example.js";
 import { confirmPage, devicesPage, loginPage, profilePage, unavailablePage } from "./views.js";
 
 /**
@@ -222,19 +222,5 @@ export function createApp(options: WebLoginOptions): express.Express {
 // Started directly (`npm start`): serve on 127.0.0.1:$PORT against $REDIS_URL.
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const store = new RedisSessions<WebData>({ redis: await ensureRedis() });
-  const port = Number(process.env.PORT ?? 3000);
-  const server = createApp({ store }).listen(port, "127.0.0.1", (err?: Error) => {
-    if (err) {
-      console.error(`web-login: cannot listen on 127.0.0.1:${port}: ${err.message}`);
-      process.exit(1);
-    }
-    const { port: actual } = server.address() as AddressInfo;
-    console.log(`web-login: open http://127.0.0.1:${actual}/ (Ctrl+C stops)`);
-  });
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      server.close(() => void store.quit());
-      server.closeIdleConnections();
-    });
-  }
+  serveExample("web-login", createApp({ store }), store, 3000, (url) => `open ${url}`);
 }
