@@ -1,5 +1,5 @@
 import { Script } from "../script.js";
-import { BUCKET } from "./scripts.js";
+import { BUCKET } from "./bucket-lua.js";
 
 /*
  * The cluster layout's scripts for account security (step-up, CSRF). KEYS: indexes, session,

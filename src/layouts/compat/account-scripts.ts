@@ -1,5 +1,5 @@
 import { Script } from "../script.js";
-import { COMMON } from "./scripts.js";
+import { COMMON } from "./common-lua.js";
 
 /*
  * The compat layout's scripts for account security (step-up, CSRF). Like the others, each takes
