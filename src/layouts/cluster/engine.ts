@@ -12,7 +12,7 @@ import { ClusterAccount } from "./account.js";
 import { AppWide, BATCH } from "./app-wide.js";
 import { ClusterLayout } from "./keys.js";
 import { AppScan, BucketRegistry } from "./registry.js";
-import { aliasTarget, byBucket, movedTo, TokenRouter } from "./routing.js";
+import { byBucket, movedTo, TokenRouter } from "./routing.js";
 import * as scripts from "./scripts.js";
 import { UserWide } from "./user-wide.js";
 
@@ -148,22 +148,13 @@ export class ClusterEngine implements SessionEngine {
     return this.account.csrfToken(app, token, candidate);
   }
 
-  async rotate(app: string, token: string, next: string, grace: number) {
-    const first = await this.rotateOnce(app, token, next, grace);
-    if (first === null || "id" in first) return first;
-    // An alias: rotate the session it names. Its token shares the old one's first two
-    // characters (successor keeps them), so `next` routes where it does.
-    const moved = await this.rotateOnce(app, first.alias, next, grace);
-    return moved && "id" in moved ? moved : null;
-  }
-
-  /** One rotation: the id and the token moved from, an alias to follow, or null. */
-  private async rotateOnce(
+  /** The id and the token moved from, or null (no live session; an alias is not followed). */
+  async rotate(
     app: string,
     token: string,
     next: string,
     grace: number,
-  ): Promise<{ id: string; from: string } | { alias: string } | null> {
+  ): Promise<{ id: string; from: string } | null> {
     await this.registry.check(app);
     const b = this.layout.tokenBucket(token);
     const args = [this.channel, app, token, next, grace];
@@ -173,11 +164,8 @@ export class ClusterEngine implements SessionEngine {
       this.layout.session(app, bucket, next),
       this.layout.pointer(app, bucket, token),
     ];
-    const done = (reply: unknown) => {
-      const alias = aliasTarget(reply);
-      if (alias) return { alias };
-      return Array.isArray(reply) ? { id: String(reply[0]), from: token } : null;
-    };
+    const done = (reply: unknown) =>
+      Array.isArray(reply) ? { id: String(reply[0]), from: token } : null;
     const reply = await this.run(scripts.rotateScript, keysIn(b), args);
     const to = movedTo(reply);
     if (!to) return done(reply);

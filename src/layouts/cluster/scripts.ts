@@ -178,8 +178,8 @@ return 0
  * rotate: moves a live session to a new token of the same bucket, atomically; with a grace, the
  * old key becomes an alias {rt, re} that expires with the grace (see the compat layout).
  * KEYS: indexes, session, new session, pointer. ARGV: clock, channel, app, token, new token,
- * grace seconds. Returns the session's id, 0 if the session is gone, ">bucket:ttl", or
- * "=token" for an alias (the engine rotates that token instead).
+ * grace seconds. Returns the session's id, 0 if the session is gone (an alias included), or
+ * ">bucket:ttl" (moved by a migration).
  */
 export const rotateScript = new Script(`#!lua
 ${BUCKET}
@@ -188,18 +188,16 @@ local key, nextKey = KEYS[4], KEYS[5]
 local channel, app, token, next = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local grace = tonumber(ARGV[6])
 local s = load(key, now)
-if not s then return aliased(key, now) or moved(key, KEYS[6], true) or 0 end
+-- An alias is not followed (see the compat layout's rotate).
+if not s then return moved(key, KEYS[6], true) or 0 end
 if redis.call('EXISTS', nextKey) == 1 then
   return redis.error_reply('ERS_TOKEN_COLLISION token already in use')
 end
 local fields = movedFields(key, s, now)
 remove(key, token, s.id, channel, app)
 redis.call('HSET', nextKey, unpack(fields))
-if s.noresave then
-  redis.call('EXPIRE', nextKey, s.ttl + 1)
-else
-  expire(nextKey, s.ttl, s.ab, now)
-end
+-- The remaining ttl for no_resave, capped at the absolute end either way.
+expire(nextKey, s.ttl, s.ab, now)
 redis.call('ZADD', S, now, next .. ':' .. s.id)
 redis.call('ZADD', U, now, s.id)
 redis.call('ZADD', X, 0, s.id .. '\\0' .. next)

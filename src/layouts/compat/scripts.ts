@@ -177,15 +177,18 @@ return 0
  * rotate: moves a live session to a new token (same id, counters, data and our fields) and
  * removes the old one, atomically. With a grace, the old key becomes an alias {rt, re} that
  * expires with the grace (v4 and the Elixir port see no session there: it has no id); without
- * one, the old token is dead the moment the new one exists. Through an alias, the session it
- * names is rotated. ARGV: clock, ns, app, token, new token, grace seconds.
+ * one, the old token is dead the moment the new one exists. An alias is not followed: whoever
+ * holds an old token must not rotate the session away from its new holder into a token of their
+ * own. ARGV: clock, ns, app, token, new token, grace seconds.
  * Returns the session's id and the token rotated from, or nil if the session is gone.
  */
 export const rotateScript = new Script(`${COMMON}
 local now = clock(ARGV[1])
 local ns, app, next, grace = ARGV[2], ARGV[3], ARGV[5], tonumber(ARGV[6])
 local p = ns .. app .. ':'
-local s, key, token = follow(p, ARGV[4], now)
+local token = ARGV[4]
+local key = p .. token
+local s = load(key, now)
 if not s then return nil end
 if redis.call('EXISTS', p .. next) == 1 then
   return redis.error_reply('ERS_TOKEN_COLLISION token already in use')
