@@ -161,7 +161,9 @@ export function createApp(options: WebLoginOptions): express.Express {
     res.redirect(303, "/login?bye=1");
   });
 
-  app.post("/devices/revoke", csrf, async (req, res) => {
+  // Ending sessions is sensitive: with a stolen cookie, revoking the others would lock the real
+  // user out. Each needs a password typed in the last `freshFor` seconds (see the error handler).
+  app.post("/devices/revoke", csrf, fresh, async (req, res) => {
     // Only this user's sessions can be revoked: a handle of someone else's kills nothing.
     const revoked = await rs(req).revoke(String(req.body?.handle ?? ""));
     res.redirect(
@@ -170,12 +172,11 @@ export function createApp(options: WebLoginOptions): express.Express {
     );
   });
 
-  app.post("/devices/revoke-others", csrf, async (req, res) => {
+  app.post("/devices/revoke-others", csrf, fresh, async (req, res) => {
     await rs(req).revokeOthers();
     res.redirect(303, "/devices?note=others");
   });
 
-  // Sensitive: needs a password typed in the last `freshFor` seconds (see the error handler).
   app.post("/logout-everywhere", csrf, fresh, async (req, res) => {
     await rs(req).killsoid();
     res.redirect(303, "/login?bye=all");

@@ -1,7 +1,14 @@
 import { errorOf } from "../errors.js";
 import { sessionHandle } from "../handle.js";
 import { createdSession } from "../layouts/reply.js";
-import type { DataPatch, DefaultData, Seconds, Session, SessionEntry } from "../types.js";
+import type {
+  DataPatch,
+  DefaultData,
+  Seconds,
+  Session,
+  SessionEntry,
+  SessionPage,
+} from "../types.js";
 import { validApp, validData, validId, validTtl } from "../validate.js";
 import { validAbsolute, validHandle } from "../validate-account.js";
 import type { RotateOptions, UpsertOptions } from "./context.js";
@@ -190,16 +197,30 @@ export class RequestSession<D = DefaultData> extends SessionState<D> {
     return kill > 0;
   }
 
-  /** Ends every other session of this user ("log out the other devices"); resolves their count. */
+  /**
+   * Ends every other session of this user ("log out the other devices"); resolves their count.
+   * Walks the user's sessions a page at a time and kills each by its token, so the work grows
+   * with their number, once.
+   */
   async revokeOthers(): Promise<number> {
-    const others = (await this.devices()).filter((d) => !d.current);
+    const current = await this.load(true);
     const app = this.app;
-    const id = this.currentId;
-    if (!app || !id) return 0;
+    const token = this.currentToken;
+    if (!current || !app || !token) return 0;
     let count = 0;
-    for (const { handle } of others) {
-      count += (await this.store.kill({ app, id, handle })).kill;
-    }
+    let cursor: string | null = null;
+    do {
+      const page: SessionPage<D> = await this.store.soid({
+        app,
+        id: current.id,
+        limit: 100,
+        cursor,
+      });
+      const others = page.sessions.filter((s) => s.token !== token);
+      const kills = await Promise.all(others.map((s) => this.store.kill({ app, token: s.token })));
+      for (const { kill } of kills) count += kill;
+      cursor = page.cursor;
+    } while (cursor !== null);
     return count;
   }
 

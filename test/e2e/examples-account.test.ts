@@ -96,6 +96,22 @@ describe("examples/web-login account security", () => {
     expect(html).toContain("1 active session<");
   });
 
+  it("asks for the password again before revoking devices once the login is old", async () => {
+    const main = await login("bob", "builder", FIREFOX);
+    const other = await login("bob", "builder", IPHONE);
+    const csrf = csrfOf((await get("/devices", main.cookie)).text);
+    clock.advance(301);
+    for (const [path, form] of [
+      ["/devices/revoke-others", {}],
+      ["/devices/revoke", { handle: sessionHandle(other.token) }],
+    ] as const) {
+      const asked = await post(path, main.cookie, { _csrf: csrf, ...form });
+      expect(asked.status).toBe(401);
+      expect(asked.text).toContain("Confirm your password");
+    }
+    expect((await get("/profile", other.cookie)).status).toBe(200);
+  });
+
   it("asks for the password again before logging out everywhere once the login is old", async () => {
     const main = await login("alice", "wonderland", FIREFOX);
     const other = await login("alice", "wonderland", IPHONE);

@@ -237,6 +237,18 @@ describe.each(["express5", "express4"] as const)("account security under %s", (h
       expect((await request(app).post("/revoke-others").expect(200)).body).toEqual({ count: 0 });
       expect((await request(app).get("/devices").expect(200)).body).toEqual({ devices: [] });
     });
+
+    it("revokes the others over several pages of sessions", async () => {
+      const keep = await login("rev-many");
+      const made = Array.from({ length: 230 }, () =>
+        store.create({ app: "webapp", id: "rev-many", ip: "192.0.2.1" }),
+      );
+      await Promise.all(made);
+      const res = await request(app).post("/revoke-others").set("Cookie", keep.cookie).expect(200);
+      expect(res.body).toEqual({ count: 230 });
+      const left = await store.soid({ app: "webapp", id: "rev-many" });
+      expect(left.sessions.map((s) => s.token)).toEqual([keep.token]);
+    });
   });
 
   describe("requireFresh", () => {
