@@ -222,6 +222,7 @@ export function createApp(options: WebLoginOptions): express.Express {
 
 // Started directly (`npm start`): serve on 127.0.0.1:$PORT against $REDIS_URL.
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const store = new RedisSessions<WebData>({ redis: await ensureRedis() });
+  // At most 10 sessions per user: an 11th login ends the least recently used one.
+  const store = new RedisSessions<WebData>({ redis: await ensureRedis(), maxSessionsPerUser: 10 });
   serveExample("web-login", createApp({ store }), store, 3000, (url) => `open ${url}`);
 }
