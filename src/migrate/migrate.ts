@@ -57,8 +57,11 @@ function liveFor(fields: Record<string, string>, now: number): number | undefine
   if (fields.id === undefined) return undefined;
   const la = Number(fields.la) || 0;
   const ttl = Number(fields.ttl) || 0;
-  // redis-sessions' rule: alive while ttl >= now - la; what is left is la + ttl - now.
-  return ttl >= now - la ? la + ttl - now : undefined;
+  // redis-sessions' rule: alive while ttl >= now - la; what is left is la + ttl - now. An
+  // absolute end (ab) ends it sooner: the copy must not outlive it.
+  const ab = fields.ab === undefined ? Number.POSITIVE_INFINITY : Number(fields.ab) || 0;
+  if (ttl < now - la || now >= ab) return undefined;
+  return Math.min(la + ttl, ab) - now;
 }
 
 /**

@@ -227,10 +227,17 @@ if skip then return skip end
 redis.call('DEL', key)
 redis.call('HSET', key, unpack(fields))
 local la = tonumber(f.la) or 0
+local expiry = la + (tonumber(f.ttl) or 0)
+-- An absolute end binds every client here too (see create); the migration copies live ones only.
+local ab = tonumber(f.ab)
+if ab then
+  redis.call('PEXPIREAT', key, math.floor(ab * 1000))
+  if ab < expiry then expiry = ab end
+end
 local tid = token .. ':' .. f.id
 redis.call('ZADD', p .. '_sessions', la, tid)
 redis.call('ZADD', p .. '_users', 'GT', la, f.id)
-redis.call('ZADD', ns .. ':SESSIONS', la + (tonumber(f.ttl) or 0), app .. ':' .. tid)
+redis.call('ZADD', ns .. ':SESSIONS', expiry, app .. ':' .. tid)
 redis.call('SADD', p .. 'us:' .. f.id, token)
 redis.call('SADD', p .. '_migrated', token)
 redis.call('EXPIRE', p .. '_migrated', ttlKeep)
