@@ -8,6 +8,20 @@
  * taken by another id (an error), else nil; `newFields` lists the fields in redis-sessions' order.
  */
 export const LUA_CREATE = `
+-- The per-user cap's decision over the id's live sessions, {token, la, ...} each: how many to
+-- evict (least recently active first, ties by token; live is sorted so), or the refusal.
+local function overCap(live, cap, mode)
+  if #live < cap then return 0 end
+  if mode == 'refuse' then
+    return redis.error_reply('ERS_SESSION_LIMIT at most ' .. cap .. ' sessions per user')
+  end
+  table.sort(live, function(a, b)
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    return a[1] < b[1]
+  end)
+  return #live - cap + 1
+end
+
 local function existing(key, id)
   local owner = redis.call('HGET', key, 'id')
   if not owner then return nil end

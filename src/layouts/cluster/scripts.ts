@@ -49,20 +49,13 @@ if cap > 0 then
     if not more then break end
     after = more
   end
-  if #live >= cap then
-    if ARGV[12] == 'refuse' then
-      return redis.error_reply('ERS_SESSION_LIMIT at most ' .. cap .. ' sessions per user')
-    end
-    table.sort(live, function(a, b)
-      if a[2] ~= b[2] then return a[2] < b[2] end
-      return a[1] < b[1]
-    end)
-    for i = 1, #live - cap + 1 do
-      redis.call('DEL', KEYS[live[i][3]])
-      unindex(live[i][1], id)
-      redis.call('PUBLISH', ARGV[13], ARGV[14] .. ':' .. live[i][1])
-      out[#out + 1] = live[i][1]
-    end
+  local evict = overCap(live, cap, ARGV[12])
+  if type(evict) == 'table' then return evict end
+  for i = 1, evict do
+    redis.call('DEL', KEYS[live[i][3]])
+    unindex(live[i][1], id)
+    redis.call('PUBLISH', ARGV[13], ARGV[14] .. ':' .. live[i][1])
+    out[#out + 1] = live[i][1]
   end
 end
 local ttl = tonumber(ARGV[5])

@@ -42,18 +42,11 @@ if cap > 0 then
       redis.call('SREM', ukey, t)
     end
   end
-  if #live >= cap then
-    if ARGV[14] == 'refuse' then
-      return redis.error_reply('ERS_SESSION_LIMIT at most ' .. cap .. ' sessions per user')
-    end
-    table.sort(live, function(a, b)
-      if a[2] ~= b[2] then return a[2] < b[2] end
-      return a[1] < b[1]
-    end)
-    for i = 1, #live - cap + 1 do
-      remove(p, ns, app, live[i][1], id, ns .. 'cache')
-      out[#out + 1] = live[i][1]
-    end
+  local evict = overCap(live, cap, ARGV[14])
+  if type(evict) == 'table' then return evict end
+  for i = 1, evict do
+    remove(p, ns, app, live[i][1], id, ns .. 'cache')
+    out[#out + 1] = live[i][1]
   end
 end
 local s = { ttl = tonumber(ARGV[7]) }
