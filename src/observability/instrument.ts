@@ -12,6 +12,11 @@ import { type OperationContext, storeChannel } from "./channel.js";
 export interface OperationListener<S = unknown> {
   start(ctx: OperationContext): S;
   end(ctx: OperationContext, state: S): void;
+  /**
+   * False while the listener would do nothing with an operation (the OpenTelemetry bridge
+   * without an SDK): an operation that no one needs then costs what it costs with no listener.
+   */
+  active?(): boolean;
 }
 
 const debug = debuglog("express-redis-sessions");
@@ -82,11 +87,19 @@ export class Instrumentation {
       wrapped[name] = LOCAL.has(name)
         ? fn.bind(engine)
         : (...args: unknown[]) =>
-            this.listeners.length === 0 && !storeChannel.hasSubscribers
-              ? fn.apply(engine, args)
-              : this.run(name, args, fn, engine);
+            this.idle() ? fn.apply(engine, args) : this.run(name, args, fn, engine);
     }
     return wrapped as unknown as SessionEngine;
+  }
+
+  /** True when no channel subscriber and no active listener wants operations. */
+  private idle(): boolean {
+    if (storeChannel.hasSubscribers) return false;
+    const listeners = this.listeners;
+    for (let i = 0; i < listeners.length; i++) {
+      if (listeners[i]?.active?.() !== false) return false;
+    }
+    return true;
   }
 
   private run(operation: string, args: unknown[], fn: Method, engine: object): unknown {

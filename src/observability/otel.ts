@@ -87,6 +87,8 @@ export function openTelemetryListener(
   };
 
   const listener: OperationListener<Api.Span | undefined> = {
+    // Checked per operation, so that a tracer SDK registered later is used at once.
+    active: () => metering || tracing(),
     start(ctx) {
       if (!tracing()) return undefined;
       let name = names.get(ctx.operation);
