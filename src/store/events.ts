@@ -54,12 +54,20 @@ export type StoreEvents = {
  * other listeners still run.
  */
 export class StoreEmitter extends EventEmitter<StoreEvents> {
-  /** Emits `event` to every listener, each guarded. */
-  protected announce<E extends keyof StoreEvents>(event: E, ...args: StoreEvents[E]): void {
+  /**
+   * Emits `event` to every listener, each guarded. The payload is made only when someone
+   * listens: it hashes tokens into handles, work that a store without listeners never needs.
+   */
+  protected announce<E extends keyof StoreEvents>(
+    event: E,
+    payload: () => StoreEvents[E][0],
+  ): void {
+    if (this.listenerCount(event) === 0) return;
+    const value = payload();
     // rawListeners: a `once` wrapper removes itself when called.
     for (const listener of this.rawListeners(event)) {
       try {
-        const result: unknown = (listener as (...a: unknown[]) => unknown)(...args);
+        const result: unknown = (listener as (...a: unknown[]) => unknown)(value);
         if (result && typeof (result as Promise<unknown>).then === "function") {
           (result as Promise<unknown>).then(undefined, (err: unknown) => failed(event, err));
         }

@@ -62,7 +62,7 @@ export class StoreCore<D> extends StoreEmitter {
     }
     this.wiper = new Wiper(this.engine, this.options.wipe, (sessions) => {
       for (const { app, id, token } of sessions) {
-        this.announce("expired", { app, id, handle: sessionHandle(token) });
+        this.announce("expired", () => ({ app, id, handle: sessionHandle(token) }));
       }
     });
     this.wiper.start();

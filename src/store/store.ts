@@ -90,9 +90,9 @@ export class RedisSessions<D = DefaultData> extends StoreCore<D> {
     const evicted = await this.call(() => this.engine.create(app, token, session));
     for (const gone of evicted) {
       this.cache?.invalidate(gone);
-      this.announce("evicted", { app, id, handle: sessionHandle(gone) });
+      this.announce("evicted", () => ({ app, id, handle: sessionHandle(gone) }));
     }
-    this.announce("created", { app, id, handle: sessionHandle(token) });
+    this.announce("created", () => ({ app, id, handle: sessionHandle(token) }));
     return { token };
   }
 
@@ -143,7 +143,7 @@ export class RedisSessions<D = DefaultData> extends StoreCore<D> {
     try {
       const done = await this.killing(app, { token }, (engine) => engine.kill(app, token));
       if (done.kill > 0)
-        this.announce("killed", { app, handle: sessionHandle(token), via: "kill" });
+        this.announce("killed", () => ({ app, handle: sessionHandle(token), via: "kill" }));
       return done;
     } finally {
       this.cache?.invalidate(token);
@@ -165,8 +165,13 @@ export class RedisSessions<D = DefaultData> extends StoreCore<D> {
       const moved = await this.call(() => this.engine.rotate(app, token, next, grace));
       if (!moved) return null;
       this.cache?.invalidate(moved.from);
-      const previous = sessionHandle(moved.from);
-      this.announce("rotated", { app, id: moved.id, handle: sessionHandle(next), previous, grace });
+      this.announce("rotated", () => ({
+        app,
+        id: moved.id,
+        handle: sessionHandle(next),
+        previous: sessionHandle(moved.from),
+        grace,
+      }));
       return { token: next };
     } finally {
       this.cache?.invalidate(token);
@@ -234,7 +239,8 @@ export class RedisSessions<D = DefaultData> extends StoreCore<D> {
         for (const token of tokens) this.cache?.invalidate(token);
         return kill;
       });
-      if (done.kill > 0) this.announce("killed", { app, id, count: done.kill, via: "killsoid" });
+      if (done.kill > 0)
+        this.announce("killed", () => ({ app, id, count: done.kill, via: "killsoid" }));
       return done;
     } catch (err) {
       this.cache?.invalidateApp(app);
@@ -247,7 +253,7 @@ export class RedisSessions<D = DefaultData> extends StoreCore<D> {
     const app = validApp(params?.app);
     try {
       const done = await this.killing(app, "all", (engine) => engine.killall(app));
-      if (done.kill > 0) this.announce("killed", { app, count: done.kill, via: "killall" });
+      if (done.kill > 0) this.announce("killed", () => ({ app, count: done.kill, via: "killall" }));
       return done;
     } finally {
       this.cache?.invalidateApp(app);
@@ -267,7 +273,7 @@ export class RedisSessions<D = DefaultData> extends StoreCore<D> {
         const token = found.token;
         try {
           const done = await this.killing(app, { token }, (e) => e.kill(app, token, id));
-          if (done.kill > 0) this.announce("killed", { app, id, handle, via: "handle" });
+          if (done.kill > 0) this.announce("killed", () => ({ app, id, handle, via: "handle" }));
           return done;
         } finally {
           this.cache?.invalidate(token);
