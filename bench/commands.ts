@@ -1,4 +1,5 @@
 import { Redis } from "ioredis";
+import { type MonitorLine as Line, type Monitor, openMonitor } from "../test/helpers/monitor.js";
 import type { BenchConfig } from "./config.js";
 import { OPS, type Op } from "./store-bench.js";
 import { makeSubject, type Subject, type SubjectKind } from "./subjects.js";
@@ -22,11 +23,6 @@ export interface CommandRow {
   ours: CommandCount;
 }
 
-interface Line {
-  args: string[];
-  source: string;
-}
-
 /**
  * Counts Redis commands and round trips per operation with MONITOR. Runs apart from the timed
  * runs (MONITOR slows Redis down). Every call is awaited before the next, so a command that is
@@ -37,17 +33,12 @@ export async function countCommands(
   host: string,
   port: number,
 ): Promise<CommandRow[]> {
-  // monitor() opens a connection of its own; this one never connects.
-  const base = new Redis({ host, port, lazyConnect: true });
+  // A plain socket: ioredis' monitor() misparses lines that arrive with its "+OK".
+  const monitor: Monitor = await openMonitor(host, port);
   const marker = new Redis({ host, port });
-  const lines: Line[] = [];
+  const lines: Line[] = monitor.lines;
   let marks = 0;
-  let monitor: Redis | undefined;
   try {
-    monitor = await base.monitor();
-    monitor.on("monitor", (_time: string, args: string[], source: string) => {
-      lines.push({ args, source });
-    });
     // A marker command the monitor sees in order with everything before it.
     const mark = async (): Promise<number> => {
       const name = `bench-mark-${marks++}`;
@@ -82,8 +73,7 @@ export async function countCommands(
     }
     return OPS.map((op) => ({ op, v4: results.v4[op], ours: results.ours[op] }));
   } finally {
-    monitor?.disconnect();
-    base.disconnect();
+    monitor.close();
     marker.disconnect();
   }
 }
